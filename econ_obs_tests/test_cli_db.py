@@ -1,0 +1,69 @@
+"""`econ-obs db ...` as a user runs it: real processes, real servers, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from econ_obs.store.database import render
+
+
+def run_cli(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if database_url is not None:
+        env["ECON_OBS_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "econ_obs.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql://econ@127.0.0.1:1/econ_obs_nowhere", "econ_obs_nowhere"),
+        ("not a url at all", "not a url at all"),
+        ("mysql://root@127.0.0.1/x", "mysql"),
+    ],
+)
+def test_a_bad_url_gives_one_line_and_exit_status_2(url, named):
+    result = run_cli("db", "status", database_url=url)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_url_names_the_host():
+    result = run_cli("db", "migrate", database_url="postgresql://econ@127.0.0.1:1/somedb")
+    assert result.returncode == 2
+    assert "127.0.0.1:1" in result.stderr and "somedb" in result.stderr
+
+
+def test_migrate_status_and_url_against_a_real_database(empty_database_url):
+    url = render(empty_database_url)
+
+    first = run_cli("db", "migrate", database_url=url)
+    second = run_cli("db", "migrate", database_url=url)
+    status = run_cli("db", "status", database_url=url)
+    printed = run_cli("db", "url", database_url=url)
+
+    assert first.returncode == 0, first.stderr
+    assert "applied 001_create_finetune_results" in first.stdout
+    assert "nothing to apply" in second.stdout
+    assert "0 pending" in status.stdout
+    assert printed.stdout.strip().startswith("postgresql://")
+    assert empty_database_url.database in printed.stdout
+
+
+@pytest.mark.parametrize("verb", [[], ["db"], ["db", "migrate"], ["db", "status"], ["db", "url"]])
+def test_every_verb_has_help(verb):
+    result = run_cli(*verb, "--help")
+    assert result.returncode == 0
+    assert "usage: econ-obs" in result.stdout
