@@ -92,6 +92,7 @@ def _validate(frame: pd.DataFrame, source: str) -> None:
     values = frame.to_numpy()
 
     def fail(position: int, problem: str, fix: str) -> None:
+        # Rows count data rows from 1, the header not included.
         raise MarketDataError(
             f"{source}: row {position + 1} ({times[position]}) {problem}; {fix}"
         )
@@ -105,7 +106,7 @@ def _validate(frame: pd.DataFrame, source: str) -> None:
             bad = series < 0
         if bad.any():
             row = int(np.argmax(bad))
-            fail(row, f"has {column}={series[row]!r}", "prices must be positive numbers and "
+            fail(row, f"has {column}={float(series[row])!r}", "prices must be positive numbers and "
                  "volume a non-negative number; fix or remove the row at the source")
     high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
     body_high = np.maximum(frame["open"].to_numpy(), frame["close"].to_numpy())
@@ -113,8 +114,9 @@ def _validate(frame: pd.DataFrame, source: str) -> None:
     bad = (high < low) | (high < body_high) | (low > body_low)
     if bad.any():
         row = int(np.argmax(bad))
-        fail(row, f"has high={high[row]!r} low={low[row]!r} open={values[row, 0]!r} "
-             f"close={values[row, 3]!r}", "high must be >= open, close, low and low <= open, close")
+        fail(row, f"has high={float(high[row])!r} low={float(low[row])!r} "
+             f"open={float(values[row, 0])!r} close={float(values[row, 3])!r}",
+             "high must be >= open, close, low and low <= open, close")
     step = np.diff(times.asi8)
     if (step == 0).any():
         row = int(np.argmax(step == 0)) + 1
