@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from econ_obs.config import ConfigError
+from econ_obs.core.market_data import MarketDataError
 from econ_obs.store.database import (
     DatabaseError,
     make_engine,
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DatabaseError, MigrationError) as error:
+    except (DatabaseError, MigrationError, ConfigError, MarketDataError) as error:
         print(f"econ-obs: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_SETUP
 

@@ -3,7 +3,178 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
+from econ_obs.paths import project_home
+from econ_obs.runtime import prepare_runtime
+from econ_obs.store.database import connect, make_engine
+from econ_obs.store.report import Comparison, comparisons
+
+REPORT_COLUMNS = (
+    "crypto", "fold_id", "cost_bps", "best_variant", "best_net_return", "buy_and_hold",
+    "random_mean", "naive", "excess_over_buy_and_hold", "excess_over_random",
+)
+UI_HOST, UI_PORT = "127.0.0.1", "3000"
+
+
+def _config(args: argparse.Namespace) -> SweepConfig:
+    return load_sweep_config(args.config)
+
+
+def _read(config: SweepConfig, database_url, reader):
+    engine = make_engine(database_url)
+    try:
+        with connect(engine) as connection:
+            return reader(connection, config)
+    finally:
+        engine.dispose()
+
+
+def _format_number(value: object) -> str:
+    if value is None:
+        return "missing"
+    return f"{value:+.4f}" if isinstance(value, float) else str(value)
+
+
+def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) -> None:
+    """Print rows as an aligned text table."""
+    cells = [[_format_number(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=out)
+
+
+def _report_rows(config: SweepConfig, database_url) -> list[dict]:
+    found: list[Comparison] = _read(
+        config, database_url, lambda c, cfg: comparisons(c, cfg.run_id, cfg.strategy)
+    )
+    return [{**row.as_dict(), "random_mean": row.random_mean} for row in found]
+
+
+def _print_check_failures(failures: dict[str, list[dict]]) -> None:
+    for name, offending in failures.items():
+        print(f"check {name} FAILED: {len(offending)} offending key(s)")
+        for row in offending[:50]:
+            print("  " + " ".join(f"{k}={v}" for k, v in row.items()))
+        if len(offending) > 50:
+            print(f"  ... and {len(offending) - 50} more")
+
+
+def _run_checks(config: SweepConfig, database_url) -> dict[str, list[dict]]:
+    from econ_obs.defs.checks import CHECK_NAMES, evaluate_check
+
+    def read(connection, cfg):
+        return {name: evaluate_check(connection, name, cfg.run_id, cfg.strategy) for name in CHECK_NAMES}
+
+    return {name: rows for name, rows in _read(config, database_url, read).items() if rows}
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from econ_obs.definitions import build_definitions, default_resources
+    from econ_obs.defs.sweep import run_sweep, sweep_plan
+
+    config = _config(args)
+    runtime = prepare_runtime()
+    defs = build_definitions(config)
+    assets = list(defs.assets)
+    plan = sweep_plan(assets)
+    n_results = len(plan[-1].partition_keys)
+    print(
+        f"sweep {config.run_id!r} strategy {config.strategy!r}: {len(config.cryptos)} cryptos × "
+        f"{config.folds.n_folds} folds × {len(config.costs_bps)} costs = {n_results} partitions, "
+        f"{len(config.variants)} variants, in {len(plan)} Dagster runs"
+    )
+    with dg.DagsterInstance.get() as instance:
+        outcomes = run_sweep(
+            [*assets, *defs.asset_checks],
+            plan,
+            instance,
+            default_resources(),
+            config.run_id,
+            log_level="WARNING",  # the progress lines above say what is happening
+        )
+    seconds = sum(o.seconds for o in outcomes)
+    print(f"materialised in {seconds:.1f}s ({n_results / seconds:.1f} result partitions/s)")
+    print_table(_report_rows(config, runtime.database_url), REPORT_COLUMNS[:8])
+    failures = _run_checks(config, runtime.database_url)
+    _print_check_failures(failures)
+    failed_stages = [o for o in outcomes if not o.success]
+    for outcome in failed_stages:
+        print(f"stage {outcome.stage.name} FAILED (dagster run {outcome.dagster_run_id})")
+    if failures or failed_stages:
+        return 1
+    print("checks passed: baselines_complete, unique_per_partition, same_basis")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    runtime = prepare_runtime()
+    failures = _run_checks(config, runtime.database_url)
+    _print_check_failures(failures)
+    if not failures:
+        print(f"all checks passed for run_id {config.run_id!r} strategy {config.strategy!r}")
+    return 1 if failures else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = _config(args)
+    runtime = prepare_runtime()
+    rows = _report_rows(config, runtime.database_url)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print_table(rows, REPORT_COLUMNS)
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    config = _config(args)  # validate before starting anything
+    prepare_runtime()
+    os.environ[SWEEP_ENV_VAR] = str(config.source_path)
+    command = [
+        sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", args.port,
+        "-w", str(project_home() / "workspace.yaml"),
+    ]
+    print(f"Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it and the embedded server)")
+    process = subprocess.Popen(command, cwd=project_home())
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
 
 
 def add_verbs(verbs: argparse._SubParsersAction) -> None:
     """Register the sweep-related verbs on the top-level parser."""
+    config_help = f"sweep YAML (default: ${SWEEP_ENV_VAR}, else the packaged default)"
+    specs = [
+        ("sweep", "materialise the whole sweep through Dagster, run the checks, print a "
+         "summary; exit 1 if a check fails", _sweep),
+        ("check", "run the checks against the database; exit 1 and list the keys on failure",
+         _check),
+        ("report", "print the per-key comparison of model and baselines from the database",
+         _report),
+        ("ui", f"start `dagster dev` on {UI_HOST} against the same instance and database", _ui),
+    ]
+    for name, help_text, handler in specs:
+        parser = verbs.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--config", metavar="PATH", help=config_help)
+        parser.set_defaults(handler=handler)
+        if name == "report":
+            parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        if name == "ui":
+            parser.add_argument("--port", default=UI_PORT)

@@ -45,7 +45,7 @@ def prepare_runtime(keep_embedded_running: bool = False, apply_migrations: bool 
             engine.dispose()
     os.environ[DATABASE_ENV_VAR] = render(database_url)
     os.environ[DAGSTER_DATABASE_ENV_VAR] = render(dagster_url)
-    os.environ.setdefault("DAGSTER_HOME", str(project_home()))
+    os.environ["DAGSTER_HOME"] = str(project_home())
     for variable, folder in (
         ("ECON_OBS_DAGSTER_STORAGE_DIR", state_dir() / "storage"),
         ("ECON_OBS_DAGSTER_LOGS_DIR", state_dir() / "compute_logs"),

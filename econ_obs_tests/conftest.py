@@ -80,3 +80,10 @@ def engine(database_url: URL) -> Iterator[Engine]:
 def empty_database_url(make_database) -> URL:
     """A database with no tables at all, for migration tests."""
     return make_database("econ_obs_empty")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches PostgreSQL `db`, so CI can rerun them on another server."""
+    for item in items:
+        if "server_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)

@@ -22,20 +22,25 @@ def embedded_pgdata() -> Path:
 
 
 def _is_running(pgdata: Path) -> bool:
+    _prepare_runtime_dir()
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata)
     return info is not None and info.is_running()
 
 
-def ensure_embedded_server(keep_running: bool = False) -> str:
-    """Start (or reuse) the embedded server; return its URL for the `postgres` database."""
+def _prepare_runtime_dir() -> None:
     # pgserver keeps its inter-process lock under XDG_RUNTIME_DIR, read when it is imported.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(state_dir() / "run"))
     runtime_dir = Path(os.environ["XDG_RUNTIME_DIR"])
     runtime_dir.mkdir(parents=True, exist_ok=True)
     if runtime_dir == state_dir() / "run":
         runtime_dir.chmod(0o700)  # platformdirs ignores a runtime dir others can read
+
+
+def ensure_embedded_server(keep_running: bool = False) -> str:
+    """Start (or reuse) the embedded server; return its URL for the `postgres` database."""
+    _prepare_runtime_dir()
     import pgserver
 
     pgdata = embedded_pgdata()

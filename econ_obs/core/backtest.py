@@ -1,0 +1,98 @@
+"""The same-basis backtest: one feature slice per (crypto, fold), evaluated per cost.
+
+A FeatureSlice fixes the window and the prices. Model variants and all three baselines are
+evaluated on the slice's test window, at one CostBasis, through `accounting` alone, so a
+model row and its baselines can only differ in what they trade, never in the basis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from econ_obs.core.accounting import CostBasis, Metrics, PricePath, evaluate_positions
+from econ_obs.core.baselines import BaselineResult, RandomBaselineParams, all_baselines
+from econ_obs.core.features import compute_features
+from econ_obs.core.folds import FoldConfig, FoldWindow, walk_forward_folds
+from econ_obs.core.market_data import MarketBars, require_bars
+from econ_obs.core.models import ModelVariant, model_positions
+
+
+@dataclass(frozen=True)
+class FeatureSlice:
+    """The window, features and close prices of one (crypto, fold); the single upstream."""
+
+    crypto: str
+    fold: FoldWindow
+    features: pd.DataFrame  # bars train_start..test_end, features computed on all history up to t
+    close: pd.Series  # close prices on the same index
+    train_slice: slice  # positions in `features` of the train window
+    test_slice: slice  # positions in `features` of the test window
+    feature_hash: str
+    bars_per_year: float
+    data_fingerprint: str
+
+    @property
+    def test_close(self) -> np.ndarray:
+        """Close prices of the test window, in quote currency."""
+        return self.close.to_numpy()[self.test_slice]
+
+    def price_path(self) -> PricePath:
+        """Return the accounting path of the test window."""
+        return PricePath(self.test_close, self.bars_per_year)
+
+
+def build_feature_slices(
+    bars: MarketBars,
+    fold_config: FoldConfig,
+    factor: str,
+    factor_params: dict | None = None,
+    btc: MarketBars | None = None,
+) -> list[FeatureSlice]:
+    """Return one FeatureSlice per fold, oldest first; features are computed once per crypto."""
+    require_bars(bars, fold_config.bars_needed)
+    features = compute_features(factor, bars, btc=btc, params=factor_params)
+    slices = []
+    for fold in walk_forward_folds(bars.frame.index, fold_config, bars.crypto):
+        start, stop = fold.train_slice.start, fold.test_slice.stop
+        slices.append(
+            FeatureSlice(
+                crypto=bars.crypto,
+                fold=fold,
+                features=features.frame.iloc[start:stop],
+                close=bars.frame["close"].iloc[start:stop],
+                train_slice=slice(0, fold.train_slice.stop - start),
+                test_slice=slice(fold.test_slice.start - start, stop - start),
+                feature_hash=features.feature_hash,
+                bars_per_year=bars.bars_per_year,
+                data_fingerprint=bars.fingerprint(),
+            )
+        )
+    return slices
+
+
+def variant_positions(feature_slice: FeatureSlice, variant: ModelVariant) -> np.ndarray:
+    """Return the variant's test-window positions (0 flat, 1 long); independent of cost."""
+    return model_positions(
+        variant,
+        feature_slice.features,
+        feature_slice.close,
+        feature_slice.train_slice,
+        feature_slice.test_slice,
+    )
+
+
+def evaluate_variant(
+    feature_slice: FeatureSlice, positions: np.ndarray, cost: CostBasis
+) -> Metrics:
+    """Return the metrics of a variant's positions on the slice's test window at `cost`."""
+    return evaluate_positions(feature_slice.price_path(), positions, cost)
+
+
+def evaluate_baselines(
+    feature_slice: FeatureSlice, cost: CostBasis, random_params: RandomBaselineParams
+) -> list[BaselineResult]:
+    """Return buy_and_hold, random and naive on the slice's test window at `cost`."""
+    return all_baselines(feature_slice.price_path(), cost, random_params)

@@ -1,0 +1,223 @@
+"""The asset graph: market_bars → feature_slice → baseline_rows → model_results → sweep_report.
+
+feature_slice is the single upstream of both result assets: they read its partition and
+never compute a window or a price themselves. Every asset runs its whole partition range in
+one step (single-run backfill), so a sweep is one run per partitions definition.
+"""
+
+
+from collections import defaultdict
+
+import dagster as dg
+
+from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
+from econ_obs.core.accounting import CostBasis
+from econ_obs.core.backtest import (
+    FeatureSlice,
+    build_feature_slices,
+    evaluate_baselines,
+    evaluate_variant,
+    variant_positions,
+)
+from econ_obs.core.market_data import MarketBars, load_market_bars
+from econ_obs.defs.metadata import basis_metadata, comparison_metadata, slice_metadata
+from econ_obs.defs.partitions import (
+    CRYPTO_DIM,
+    ResultKey,
+    SweepPartitions,
+    decode_result_key,
+    decode_slice_key,
+)
+from econ_obs.defs.resources import PostgresResource
+from econ_obs.store.report import stored_baseline_net_returns
+from econ_obs.store.results import (
+    BASELINES_TABLE,
+    RESULTS_TABLE,
+    PartitionBasis,
+    baseline_row,
+    replace_partition,
+    result_row,
+)
+
+GROUP = "econ_obs"
+SLICE_IO_MANAGER = "slice_io_manager"
+# Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
+DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def _basis(config: SweepConfig, key: ResultKey, feature_slice: FeatureSlice) -> PartitionBasis:
+    fold = feature_slice.fold
+    return PartitionBasis(
+        run_id=config.run_id,
+        strategy=config.strategy,
+        crypto=key.crypto,
+        fold_id=key.fold_id,
+        cost_bps=key.cost_bps,
+        slippage_bps=config.slippage_bps,
+        train_start=fold.train_start,
+        train_end=fold.train_end,
+        test_start=fold.test_start,
+        test_end=fold.test_end,
+        n_test_bars=fold.n_test_bars,
+    )
+
+
+def _slice_for(slices: dict, key: ResultKey) -> FeatureSlice:
+    by_key = {decode_slice_key(k): value for k, value in slices.items()}
+    return by_key[key.slice_key]
+
+
+def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
+    """Return the sweep's assets, partitioned as `parts` describes."""
+
+    @dg.asset(
+        partitions_def=parts.market,
+        backfill_policy=SINGLE_RUN,
+        io_manager_key=SLICE_IO_MANAGER,
+        group_name=GROUP,
+        description="Validated OHLCV bars of one crypto and their fingerprint.",
+    )
+    def market_bars(context: dg.AssetExecutionContext) -> dict[str, MarketBars]:
+        loaded = {}
+        for crypto in context.partition_keys:
+            bars = load_market_bars(
+                config.data.data_format, crypto, config.data.path, config.data.timeframe
+            )
+            context.add_asset_metadata(
+                {
+                    "n_bars": bars.n_bars,
+                    "first_bar": str(bars.frame.index[0]),
+                    "last_bar": str(bars.frame.index[-1]),
+                    "bar_interval": str(bars.bar_interval),
+                    "fingerprint": bars.fingerprint(),
+                    "source": bars.source,
+                },
+                partition_key=crypto,
+            )
+            loaded[crypto] = bars
+        return loaded
+
+    # The BTC overlay needs BTC's bars beside each crypto's own, so it reads every partition.
+    market_mapping = (
+        dg.AllPartitionMapping()
+        if config.needs_btc
+        else dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=CRYPTO_DIM)
+    )
+
+    @dg.asset(
+        partitions_def=parts.slices,
+        backfill_policy=SINGLE_RUN,
+        io_manager_key=SLICE_IO_MANAGER,
+        group_name=GROUP,
+        ins={"market_bars": dg.AssetIn(partition_mapping=market_mapping)},
+        description="One fold's window, features and close prices: the single upstream of "
+        "model results and baselines.",
+    )
+    def feature_slice(
+        context: dg.AssetExecutionContext, market_bars: dict[str, MarketBars]
+    ) -> dict[str, FeatureSlice]:
+        wanted = defaultdict(list)
+        for partition_key in context.partition_keys:
+            wanted[decode_slice_key(partition_key).crypto].append(partition_key)
+        out = {}
+        for crypto, partition_keys in wanted.items():
+            btc = market_bars[OVERLAY_CRYPTO] if config.needs_btc else None
+            slices = build_feature_slices(
+                market_bars[crypto], config.folds, config.factor, config.factor_params, btc=btc
+            )
+            for partition_key in partition_keys:
+                feature_slice = slices[decode_slice_key(partition_key).fold_id]
+                context.add_asset_metadata(slice_metadata(feature_slice), partition_key=partition_key)
+                out[partition_key] = feature_slice
+        return out
+
+    slice_input = {"feature_slice": dg.AssetIn(partition_mapping=parts.slice_to_result)}
+
+    @dg.asset(
+        partitions_def=parts.results,
+        backfill_policy=SINGLE_RUN,
+        retry_policy=DATABASE_RETRY,
+        group_name=GROUP,
+        ins=slice_input,
+        description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps), on the "
+        "slice's test window at the partition's cost; written to finetune_baselines.",
+    )
+    def baseline_rows(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        feature_slice: dict[str, FeatureSlice],
+    ) -> None:
+        with postgres.get_engine() as engine:
+            for partition_key in context.partition_keys:
+                key = decode_result_key(partition_key)
+                the_slice = _slice_for(feature_slice, key)
+                basis = _basis(config, key, the_slice)
+                cost = CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps)
+                results = evaluate_baselines(the_slice, cost, config.random_baseline)
+                rows = [
+                    baseline_row(basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id)
+                    for r in results
+                ]
+                replace_partition(engine, BASELINES_TABLE, basis, rows)
+                context.add_asset_metadata(
+                    {
+                        "n_rows": len(rows),
+                        **basis_metadata(basis),
+                        **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
+                    },
+                    partition_key=partition_key,
+                )
+
+    @dg.asset(
+        partitions_def=parts.results,
+        backfill_policy=SINGLE_RUN,
+        retry_policy=DATABASE_RETRY,
+        group_name=GROUP,
+        ins=slice_input,
+        deps=[baseline_rows],
+        description="One row per model variant per (crypto, fold, cost_bps); written to "
+        "finetune_results. Runs after baseline_rows so its metadata compares the two.",
+    )
+    def model_results(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        feature_slice: dict[str, FeatureSlice],
+    ) -> None:
+        positions: dict[tuple, object] = {}  # a variant's positions do not depend on the cost
+        with postgres.get_engine() as engine:
+            for partition_key in context.partition_keys:
+                key = decode_result_key(partition_key)
+                the_slice = _slice_for(feature_slice, key)
+                basis = _basis(config, key, the_slice)
+                cost = CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps)
+                rows, variant_net = [], {}
+                for variant in config.variants:
+                    cache_key = (key.slice_key, variant.name)
+                    if cache_key not in positions:
+                        positions[cache_key] = variant_positions(the_slice, variant)
+                    metrics = evaluate_variant(the_slice, positions[cache_key], cost)
+                    variant_net[variant.name] = metrics.net_return
+                    rows.append(
+                        result_row(
+                            basis,
+                            variant.name,
+                            variant.params,
+                            the_slice.feature_hash,
+                            metrics.as_dict(),
+                            context.run_id,
+                        )
+                    )
+                replace_partition(engine, RESULTS_TABLE, basis, rows)
+                with engine.connect() as connection:
+                    baseline_net = stored_baseline_net_returns(connection, basis)
+                context.add_asset_metadata(
+                    {
+                        "n_rows": len(rows),
+                        **basis_metadata(basis),
+                        **comparison_metadata(variant_net, baseline_net),
+                    },
+                    partition_key=partition_key,
+                )
+
+    return [market_bars, feature_slice, baseline_rows, model_results]

@@ -1,0 +1,49 @@
+"""Pickle storage for the in-between assets (market_bars, feature_slice), one file per partition.
+
+Dagster's filesystem IO manager refuses an output that spans several partitions, which a
+single-run backfill produces; this one takes a dict keyed by partition key and always loads
+a dict, whether the run covers one partition or all of them.
+"""
+
+
+import pickle
+import re
+from pathlib import Path
+
+import dagster as dg
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
+
+
+class PartitionedPickleIOManager(dg.ConfigurableIOManager):
+    """Stores `{partition_key: value}` outputs as `<base_dir>/<asset>/<partition>.pkl`."""
+
+    base_dir: str
+
+    def _path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
+        name = _UNSAFE.sub("_", str(partition_key).replace("|", "__"))
+        return Path(self.base_dir, *asset_key.path, f"{name}.pkl")
+
+    def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
+        keys = context.asset_partition_keys
+        missing = [key for key in keys if key not in obj]
+        if missing:
+            raise KeyError(f"{context.asset_key.to_user_string()} returned no value for {missing}")
+        for key in keys:
+            path = self._path(context.asset_key, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(pickle.dumps(obj[key], protocol=pickle.HIGHEST_PROTOCOL))
+            temporary.replace(path)  # readers never see half a file
+
+    def load_input(self, context: dg.InputContext) -> dict:
+        loaded = {}
+        for key in context.asset_partition_keys:
+            path = self._path(context.asset_key, key)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{context.asset_key.to_user_string()} partition {key!r} has not been "
+                    f"materialised (no {path}); materialise it first"
+                )
+            loaded[key] = pickle.loads(path.read_bytes())
+        return loaded

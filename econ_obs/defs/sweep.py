@@ -1,0 +1,111 @@
+"""A sweep as few Dagster runs as the partitions allow: one single-run backfill per stage.
+
+Dagster puts assets with different partitions definitions in different runs, so a sweep is
+three ranged runs in dependency order: market_bars (crypto), feature_slice (crypto × fold),
+then baseline_rows, model_results, their checks and sweep_report (crypto × fold_cost).
+A stage that fails stops the sweep; its partitions' earlier rows are left as they were.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+SWEEP_RUN_ID_TAG = "econ_obs/run_id"
+SWEEP_STAGE_TAG = "econ_obs/stage"
+
+
+@dataclass(frozen=True)
+class SweepStage:
+    """One ranged run: these assets over every key of their shared partitions definition."""
+
+    name: str
+    asset_keys: tuple[str, ...]
+    partition_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    stage: SweepStage
+    dagster_run_id: str
+    success: bool
+    seconds: float
+    failed_checks: tuple[str, ...]
+
+
+def sweep_plan(assets: Sequence[dg.AssetsDefinition]) -> list[SweepStage]:
+    """Return the stages of a sweep, upstream first; partitioned assets are grouped by their
+    partitions definition and unpartitioned ones join the last stage."""
+    stages: list[tuple[dg.PartitionsDefinition, list[str]]] = []
+    unpartitioned: list[str] = []
+    for asset in assets:
+        name = asset.key.to_user_string()
+        if asset.partitions_def is None:
+            unpartitioned.append(name)
+            continue
+        for partitions_def, names in stages:
+            if partitions_def == asset.partitions_def:
+                names.append(name)
+                break
+        else:
+            stages.append((asset.partitions_def, [name]))
+    plan = [
+        SweepStage("+".join(names), tuple(names), tuple(str(k) for k in pdef.get_partition_keys()))
+        for pdef, names in stages
+    ]
+    last = plan[-1]
+    plan[-1] = SweepStage(last.name, (*last.asset_keys, *unpartitioned), last.partition_keys)
+    return plan
+
+
+def run_sweep(
+    assets_and_checks: Sequence,
+    plan: Sequence[SweepStage],
+    instance: dg.DagsterInstance,
+    resources: dict,
+    sweep_run_id: str,
+    progress: Callable[[str], None] = print,
+    log_level: str = "INFO",
+) -> list[StageOutcome]:
+    """Materialise each stage as one ranged run on `instance`; stop at the first failure."""
+    outcomes = []
+    for number, stage in enumerate(plan, start=1):
+        progress(
+            f"[{number}/{len(plan)}] {stage.name}: {len(stage.partition_keys)} partitions ..."
+        )
+        started = time.perf_counter()
+        result = dg.materialize(
+            assets_and_checks,
+            selection=list(stage.asset_keys),
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: stage.partition_keys[0],
+                ASSET_PARTITION_RANGE_END_TAG: stage.partition_keys[-1],
+                SWEEP_RUN_ID_TAG: sweep_run_id,
+                SWEEP_STAGE_TAG: stage.name,
+            },
+        )
+        failed_checks = tuple(
+            evaluation.check_name
+            for evaluation in result.get_asset_check_evaluations()
+            if not evaluation.passed
+        )
+        outcome = StageOutcome(
+            stage, result.run_id, result.success, time.perf_counter() - started, failed_checks
+        )
+        outcomes.append(outcome)
+        state = "done" if outcome.success else "FAILED"
+        progress(f"      {state} in {outcome.seconds:.1f}s (dagster run {result.run_id[:8]})")
+        if not outcome.success:
+            break
+    return outcomes
