@@ -87,3 +87,83 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "server_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+SMALL_SWEEP_YAML = """
+run_id: test_run
+strategy: test_strategy
+data: {format: sample, timeframe: 1h}
+cryptos: [BTCUSDT, ETHUSDT]
+folds: {n_folds: 2, train_bars: 600, test_bars: 240, purge_bars: 12}
+costs_bps: [10, 30]
+slippage_bps: 1
+factor: returns
+model:
+  variants:
+    - {name: ridge_a1_t0, alpha: 1.0, threshold_bps: 0}
+    - {name: ridge_a10_t5, alpha: 10.0, threshold_bps: 5}
+baselines:
+  random: {n_seeds: 20, hold_bars: 12}
+schedule: {cron: "30 3 * * *"}
+"""
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """A 2 cryptos × 2 folds × 2 costs sweep on the sample data (8 result partitions)."""
+    from econ_obs.config import load_sweep_config
+
+    path = tmp_path / "small_sweep.yaml"
+    path.write_text(SMALL_SWEEP_YAML)
+    return load_sweep_config(path)
+
+
+@pytest.fixture
+def sweep_resources(engine, database_url, tmp_path) -> dict:
+    """Resources bound to the session database (tables emptied) and a private slice folder."""
+    from econ_obs.defs.assets import SLICE_IO_MANAGER
+    from econ_obs.defs.io_manager import PartitionedPickleIOManager
+    from econ_obs.defs.resources import PostgresResource
+    from econ_obs.store.database import render
+
+    return {
+        "postgres": PostgresResource(database_url=render(database_url)),
+        SLICE_IO_MANAGER: PartitionedPickleIOManager(base_dir=str(tmp_path / "slices")),
+    }
+
+
+@pytest.fixture(scope="session")
+def dagster_database_url(make_database) -> URL:
+    """A database for Dagster's own storage, as dagster.yaml configures it in production."""
+    return make_database("econ_obs_test_dagster")
+
+
+@pytest.fixture
+def instance(dagster_database_url: URL, tmp_path):
+    """A Dagster instance on PostgreSQL storage (dagster-postgres), wiped for each test."""
+    import dagster as dg
+
+    from econ_obs.store.database import render
+
+    overrides = {"storage": {"postgres": {"postgres_url": render(dagster_database_url)}}}
+    with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as test_instance:
+        test_instance.wipe()
+        yield test_instance
+
+
+def run_small_sweep(config, resources: dict, instance) -> list:
+    """Materialise every stage of `config`'s sweep; return the stage outcomes."""
+    from econ_obs.definitions import build_definitions
+    from econ_obs.defs.sweep import run_sweep, sweep_plan
+
+    defs = build_definitions(config, resources=resources)
+    assets = list(defs.assets)
+    return run_sweep(
+        [*assets, *defs.asset_checks],
+        sweep_plan(assets),
+        instance,
+        resources,
+        config.run_id,
+        progress=lambda line: None,
+        log_level="WARNING",
+    )
