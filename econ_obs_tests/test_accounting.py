@@ -188,4 +188,4 @@ def test_many_equal_length_trades_use_cache_and_match_reference(seed: int) -> No
         metrics = evaluate_trades(path, np.array(entries), np.array(exits), cost)
         assert_matches(metrics, reference_metrics(close, entries, exits, cost, BARS_PER_YEAR))
     if len(entries) > 40:
-        assert hold_bars in path.range_cache.by_length
+        assert hold_bars in path.length_tables

@@ -81,100 +81,6 @@ class Metrics:
 
 ZERO_METRICS = Metrics(0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0)
 
-# Range statistics of the close over [entry, exit] (inclusive) for drawdowns: min, max, and
-# min over t of close[t] / running max since entry (1 - that is the within-range drawdown).
-# Many trades of one length (the random baseline) read them from whole-path arrays built once
-# by doubling; other trades gather their own bars.
-_CACHE_MIN_TRADES = 32
-_CACHE_MAX_LENGTHS = 4
-
-
-def _window_stats(prices: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Range stats of every window [i, i + length], O(bars * log(length))."""
-    n_points = prices.size
-    width = length + 1
-    block = (prices, prices, np.ones(n_points))
-    result: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    result_width = 0
-    block_width = 1
-    while True:
-        if width & block_width:
-            if result is None:
-                result, result_width = block, block_width
-            else:
-                # Prepend the block: new window = block at i followed by result at i + block_width.
-                m = n_points - (result_width + block_width) + 1
-                head_min, head_max, head_ratio = (a[:m] for a in block)
-                tail_min, tail_max, tail_ratio = (a[block_width : block_width + m] for a in result)
-                ratio = np.minimum(head_ratio, tail_ratio)
-                np.minimum(ratio, tail_min / head_max, out=ratio)
-                result = (np.minimum(head_min, tail_min), np.maximum(head_max, tail_max), ratio)
-                result_width += block_width
-        if 2 * block_width > width:
-            break
-        m = n_points - 2 * block_width + 1
-        low_min, low_max, low_ratio = (a[:m] for a in block)
-        high_min, high_max, high_ratio = (a[block_width : block_width + m] for a in block)
-        ratio = np.minimum(low_ratio, high_ratio)
-        np.minimum(ratio, high_min / low_max, out=ratio)
-        block = (np.minimum(low_min, high_min), np.maximum(low_max, high_max), ratio)
-        block_width *= 2
-    assert result is not None
-    return result
-
-
-def _gathered_stats(
-    prices: np.ndarray, entry: np.ndarray, length: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Range stats of [entry, entry + length] for each entry, O(len(entry) * length)."""
-    window = prices[entry[:, None] + np.arange(length + 1)]
-    running_max = np.maximum.accumulate(window, axis=1)
-    return window.min(axis=1), running_max[:, -1], (window / running_max).min(axis=1)
-
-
-class RangeStatsCache:
-    """Whole-path range stats per trade length, built on first use by many trades."""
-
-    def __init__(self, prices: np.ndarray) -> None:
-        self.prices = prices
-        self.by_length: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def stats(self, entry: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Range stats for trades of one length."""
-        cached = self.by_length.get(length)
-        if cached is None and entry.size >= _CACHE_MIN_TRADES:
-            if len(self.by_length) < _CACHE_MAX_LENGTHS:
-                cached = self.by_length[length] = _window_stats(self.prices, length)
-        if cached is None:
-            return _gathered_stats(self.prices, entry, length)
-        return cached[0][entry], cached[1][entry], cached[2][entry]
-
-
-def range_stats(
-    cache: RangeStatsCache, entry: np.ndarray, exit_: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per trade: min close, max close, min close / running max (a fraction) over the trade."""
-    lengths = exit_ - entry
-    if np.all(lengths[:-1] == lengths[0]):  # the random baseline: one length, last cut short
-        head = cache.stats(entry, int(lengths[0])) if lengths[-1] == lengths[0] else None
-        if head is not None:
-            return head
-        head = cache.stats(entry[:-1], int(lengths[0])) if entry.size > 1 else None
-        tail = cache.stats(entry[-1:], int(lengths[-1]))
-        if head is None:
-            return tail
-        return tuple(np.concatenate(pair) for pair in zip(head, tail, strict=True))  # type: ignore[return-value]
-    order = np.argsort(lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    starts = np.flatnonzero(np.diff(sorted_lengths)) + 1
-    out = [np.empty(entry.size) for _ in range(3)]
-    for group in np.split(order, starts):
-        group_stats = cache.stats(entry[group], int(lengths[group[0]]))
-        for target, values in zip(out, group_stats, strict=True):
-            target[group] = values
-    return out[0], out[1], out[2]
-
-
 class PricePath:
     """Close prices of one window plus O(bars) precomputes shared by every evaluation on it."""
 
@@ -203,7 +109,7 @@ class PricePath:
         self.squared_prefix = np.zeros(prices.size)
         np.cumsum(interval_return, out=self.squared_prefix[1:])
         del interval_return
-        self.range_cache = RangeStatsCache(prices)
+        self.length_tables: dict[int, np.ndarray] = {}  # see trade_rows
 
     @property
     def n_bars(self) -> int:
@@ -228,24 +134,146 @@ def trades_from_positions(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return entry_idx[keep], exit_idx[keep]
 
 
+# Range statistics of the close over [entry, exit] (inclusive) for drawdowns: min, max, and
+# min over t of close[t] / running max since entry (1 - that is the within-range drawdown).
+# Many trades of one length (the random baseline) read them from whole-path arrays built once
+# by doubling; other trades gather their own bars.
+_CACHE_MIN_TRADES = 32
+_CACHE_MAX_LENGTHS = 4
+
+
+def _window_stats(prices: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Range stats of every window [i, i + length], O(bars * log(length))."""
+    n_points = prices.size
+    width = length + 1
+    block = (prices, prices, np.ones(n_points))
+    result: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    result_width = 0
+    block_width = 1
+    while True:
+        if width & block_width:
+            if result is None:
+                result, result_width = block, block_width
+            else:
+                # Prepend the block: new window = block at i followed by result at i + block_width.
+                m = n_points - (result_width + block_width) + 1
+                head_min, head_max, head_ratio = (a[:m] for a in block)
+                tail_min, tail_max, tail_ratio = (a[block_width : block_width + m] for a in result)
+                ratio = np.divide(tail_min, head_max)
+                np.minimum(ratio, head_ratio, out=ratio)
+                np.minimum(ratio, tail_ratio, out=ratio)
+                result = (np.minimum(head_min, tail_min), np.maximum(head_max, tail_max), ratio)
+                del head_min, head_max, head_ratio, tail_min, tail_max, tail_ratio
+                result_width += block_width
+        if 2 * block_width > width:
+            break
+        m = n_points - 2 * block_width + 1
+        low_min, low_max, low_ratio = (a[:m] for a in block)
+        high_min, high_max, high_ratio = (a[block_width : block_width + m] for a in block)
+        ratio = np.divide(high_min, low_max)
+        np.minimum(ratio, low_ratio, out=ratio)
+        np.minimum(ratio, high_ratio, out=ratio)
+        block = (np.minimum(low_min, high_min), np.maximum(low_max, high_max), ratio)
+        del low_min, low_max, low_ratio, high_min, high_max, high_ratio
+        block_width *= 2
+    assert result is not None
+    return result
+
+
+# Per-trade statistics that do not depend on the cost, one row per trade (columns below).
+# Trades of a length used by many trades (the random baseline's hold_bars) read their row from
+# a whole-path table built once per length; other trades gather their own bars. Row gathers
+# from one (bars, 7) table touch one cache line per trade, which is what keeps a call cheap.
+EXIT_RATIO, RETURN_SUM, SQUARED_SUM, EDGE_RETURNS, MIN_RATIO, MAX_RATIO, DRAWDOWN_RATIO = range(7)
+
+
+def _length_table(path: PricePath, length: int) -> np.ndarray:
+    """Trade statistics of every trade of one length: row i is the trade entered at bar i."""
+    prices, m = path.close, path.n_bars - length
+    range_min, range_max, range_ratio = _window_stats(prices, length)
+    table = np.empty((m, 7))  # allocated after the doubling to keep the peak memory down
+    np.divide(range_min, prices[:m], out=table[:, MIN_RATIO])
+    np.divide(range_max, prices[:m], out=table[:, MAX_RATIO])
+    table[:, DRAWDOWN_RATIO] = range_ratio
+    del range_min, range_max, range_ratio
+    np.divide(prices[length:], prices[:m], out=table[:, EXIT_RATIO])
+    np.subtract(path.return_prefix[length:], path.return_prefix[:m], out=table[:, RETURN_SUM])
+    np.subtract(path.squared_prefix[length:], path.squared_prefix[:m], out=table[:, SQUARED_SUM])
+    interval_return = prices[1:] / prices[:-1] - 1.0
+    np.add(interval_return[:m], interval_return[length - 1 :], out=table[:, EDGE_RETURNS])
+    return table
+
+
+def _gathered_rows(path: PricePath, entry: np.ndarray, length: int) -> np.ndarray:
+    """Trade statistics of trades of one length from their own bars, O(trades * length)."""
+    prices = path.close
+    exit_ = entry + length
+    window = prices[entry[:, None] + np.arange(length + 1)]
+    running_max = np.maximum.accumulate(window, axis=1)
+    rows = np.empty((entry.size, 7))
+    rows[:, EXIT_RATIO] = prices[exit_] / prices[entry]
+    rows[:, RETURN_SUM] = path.return_prefix[exit_] - path.return_prefix[entry]
+    rows[:, SQUARED_SUM] = path.squared_prefix[exit_] - path.squared_prefix[entry]
+    edge = prices[entry + 1] / prices[entry] + prices[exit_] / prices[exit_ - 1]
+    rows[:, EDGE_RETURNS] = edge - 2
+    rows[:, MIN_RATIO] = window.min(axis=1) / prices[entry]
+    rows[:, MAX_RATIO] = running_max[:, -1] / prices[entry]
+    rows[:, DRAWDOWN_RATIO] = (window / running_max).min(axis=1)
+    return rows
+
+
+def _rows_of_length(
+    path: PricePath, entry: np.ndarray, length: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    table = path.length_tables.get(length)
+    if table is None and entry.size >= _CACHE_MIN_TRADES:
+        if len(path.length_tables) < _CACHE_MAX_LENGTHS:
+            table = path.length_tables[length] = _length_table(path, length)
+    if table is None:
+        rows = _gathered_rows(path, entry, length)
+        if out is None:
+            return rows
+        out[...] = rows
+        return out
+    return np.take(table, entry, axis=0, out=out)  # faster than table[entry] for row gathers
+
+
+def trade_rows(path: PricePath, entry: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Return a (n_trades, 7) array of cost-free trade statistics (ratios and return sums)."""
+    if np.all(lengths[:-1] == lengths[0]):  # the random baseline: one length, last cut short
+        if lengths[-1] == lengths[0]:
+            return _rows_of_length(path, entry, int(lengths[0]))
+        rows = np.empty((entry.size, 7))
+        _rows_of_length(path, entry[:-1], int(lengths[0]), out=rows[:-1])
+        _rows_of_length(path, entry[-1:], int(lengths[-1]), out=rows[-1:])
+        return rows
+    order = np.argsort(lengths, kind="stable")
+    starts = np.flatnonzero(np.diff(lengths[order])) + 1
+    rows = np.empty((entry.size, 7))
+    for group in np.split(order, starts):
+        rows[group] = _rows_of_length(path, entry[group], int(lengths[group[0]]))
+    return rows
+
+
 def _check_trades(path: PricePath, entry_idx: np.ndarray, exit_idx: np.ndarray) -> None:
     if entry_idx.shape != exit_idx.shape:
         raise ValueError(f"{entry_idx.size} entries but {exit_idx.size} exits; give one each")
-    if entry_idx.size == 0:
-        return
-    bad = (exit_idx <= entry_idx) | (entry_idx < 0) | (exit_idx > path.n_bars - 1)
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise ValueError(
-            f"trade {k}: entry={entry_idx[k]} exit={exit_idx[k]} must satisfy "
-            f"0 <= entry < exit <= {path.n_bars - 1}"
-        )
+    empty = exit_idx <= entry_idx
+    if empty.any():
+        k = int(np.argmax(empty))
+        raise ValueError(f"trade {k}: entry={entry_idx[k]} exit={exit_idx[k]}; need entry < exit")
     overlap = entry_idx[1:] < exit_idx[:-1]
     if overlap.any():
         k = int(np.argmax(overlap)) + 1
         raise ValueError(
             f"trade {k} enters at {entry_idx[k]} before trade {k - 1} exits at {exit_idx[k - 1]}; "
             "trades must be in time order and not overlap"
+        )
+    # In order and non-overlapping, so the first entry and last exit bound all the others.
+    if entry_idx[0] < 0 or exit_idx[-1] > path.n_bars - 1:
+        raise ValueError(
+            f"trades span bars {entry_idx[0]}..{exit_idx[-1]}; "
+            f"the path has bars 0..{path.n_bars - 1}"
         )
 
 
@@ -257,50 +285,43 @@ def evaluate_trades(
         raise CostError(f"cost must be a CostBasis, got {cost!r}")
     entry = np.asarray(entry_idx, dtype=np.int64).reshape(-1)
     exit_ = np.asarray(exit_idx, dtype=np.int64).reshape(-1)
+    if entry.size == 0 and exit_.size == 0:
+        return ZERO_METRICS
     _check_trades(path, entry, exit_)
     n_trades = int(entry.size)
-    if n_trades == 0:
-        return ZERO_METRICS
-    close = path.close
     side = cost.side_cost
-    entry_price = close[entry]
-    gross = close[exit_] / entry_price - 1.0
-    net = gross - cost.round_trip_cost
-    equity_after = np.cumprod(1.0 + net)
+    lengths = exit_ - entry
+    rows = trade_rows(path, entry, lengths)
+    exit_ratio = rows[:, EXIT_RATIO]
+    net_growth = exit_ratio - cost.round_trip_cost  # 1 + net return of each trade
+    equity_after = np.cumprod(net_growth)
     n_intervals = path.n_bars - 1
 
-    # Sharpe from prefix sums: sum(q) and sum(q^2) of the cost-adjusted per-bar returns.
-    first_return = close[entry + 1] / entry_price - 1.0
-    last_return = close[exit_] / close[exit_ - 1] - 1.0
-    one_interval = (exit_ - entry) == 1
-    sum_q = float(np.sum(path.return_prefix[exit_] - path.return_prefix[entry]))
-    sum_q -= 2 * side * n_trades
-    sum_q2 = float(np.sum(path.squared_prefix[exit_] - path.squared_prefix[entry]))
-    sum_q2 -= 2 * side * float(np.sum(first_return) + np.sum(last_return))
-    sum_q2 += side * side * (2 * n_trades + 2 * int(np.count_nonzero(one_interval)))
+    # Sharpe from sum(q) and sum(q^2) of the cost-adjusted per-bar returns q.
+    one_interval = int(np.count_nonzero(lengths == 1))
+    sum_q = float(rows[:, RETURN_SUM].sum()) - 2 * side * n_trades
+    sum_q2 = float(rows[:, SQUARED_SUM].sum()) - 2 * side * float(rows[:, EDGE_RETURNS].sum())
+    sum_q2 += side * side * (2 * n_trades + 2 * one_interval)
     mean_q = sum_q / n_intervals
-    variance_q = max(sum_q2 / n_intervals - mean_q * mean_q, 0.0)
-    std_q = math.sqrt(variance_q)
+    std_q = math.sqrt(max(sum_q2 / n_intervals - mean_q * mean_q, 0.0))
     sharpe = mean_q / std_q * math.sqrt(path.bars_per_year) if std_q > 1e-15 else 0.0
 
-    # Drawdown: per-trade price range stats combined with a running equity peak.
-    range_min, range_max, range_ratio = range_stats(path.range_cache, entry, exit_)
-    equity_before = np.concatenate(([1.0], equity_after[:-1]))
-    scale = equity_before * (1.0 - side) / entry_price
-    trade_peak = np.maximum(scale * range_max, equity_after)
+    # Drawdown: per-trade range ratios scaled by equity, against a running peak across trades.
+    scale = np.concatenate(([1.0], equity_after[:-1]))
+    scale *= 1.0 - side  # equity per unit of close / close[entry] inside the trade
+    trade_peak = np.maximum(scale * rows[:, MAX_RATIO], equity_after)
     peak_before = np.maximum.accumulate(np.concatenate(([1.0], trade_peak[:-1])))
-    drawdown = np.maximum(1.0 - scale * range_min / peak_before, 1.0 - range_ratio)
-    drawdown = np.maximum(drawdown, 1.0 - equity_after / np.maximum(peak_before, trade_peak))
-    max_drawdown = max(float(drawdown.max()), 0.0)
+    worst_ratio = np.minimum(scale * rows[:, MIN_RATIO] / peak_before, rows[:, DRAWDOWN_RATIO])
+    np.minimum(worst_ratio, equity_after / np.maximum(peak_before, trade_peak), out=worst_ratio)
 
     return Metrics(
         net_return=float(equity_after[-1] - 1.0),
-        gross_return=float(np.prod(1.0 + gross) - 1.0),
+        gross_return=float(np.prod(exit_ratio) - 1.0),
         n_trades=n_trades,
         sharpe=float(sharpe),
-        max_drawdown=max_drawdown,
-        exposure=float(np.sum(exit_ - entry)) / n_intervals,
-        hit_rate=float(np.mean(net > 0)),
+        max_drawdown=max(1.0 - float(worst_ratio.min()), 0.0),
+        exposure=float(lengths.sum()) / n_intervals,
+        hit_rate=float(np.count_nonzero(net_growth > 1.0)) / n_trades,
     )
 
 
