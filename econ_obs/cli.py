@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every verb and its --help."""
     parser = argparse.ArgumentParser(
         prog="econ-obs",
-        description="Same-basis model and baseline sweeps for crypto trading models, on PostgreSQL.",
+        description="Same-basis model and baseline sweeps for crypto trading models.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 

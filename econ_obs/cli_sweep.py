@@ -17,8 +17,16 @@ from econ_obs.store.database import connect, make_engine
 from econ_obs.store.report import Comparison, comparisons
 
 REPORT_COLUMNS = (
-    "crypto", "fold_id", "cost_bps", "best_variant", "best_net_return", "buy_and_hold",
-    "random_mean", "naive", "excess_over_buy_and_hold", "excess_over_random",
+    "crypto",
+    "fold_id",
+    "cost_bps",
+    "best_variant",
+    "best_net_return",
+    "buy_and_hold",
+    "random_mean",
+    "naive",
+    "excess_over_buy_and_hold",
+    "excess_over_random",
 )
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
 
@@ -71,7 +79,9 @@ def _run_checks(config: SweepConfig, database_url) -> dict[str, list[dict]]:
     from econ_obs.defs.checks import CHECK_NAMES, evaluate_check
 
     def read(connection, cfg):
-        return {name: evaluate_check(connection, name, cfg.run_id, cfg.strategy) for name in CHECK_NAMES}
+        return {
+            name: evaluate_check(connection, name, cfg.run_id, cfg.strategy) for name in CHECK_NAMES
+        }
 
     return {name: rows for name, rows in _read(config, database_url, read).items() if rows}
 
@@ -89,8 +99,8 @@ def _sweep(args: argparse.Namespace) -> int:
     plan = sweep_plan(assets)
     n_results = len(plan[-1].partition_keys)
     print(
-        f"sweep {config.run_id!r} strategy {config.strategy!r}: {len(config.cryptos)} cryptos × "
-        f"{config.folds.n_folds} folds × {len(config.costs_bps)} costs = {n_results} partitions, "
+        f"sweep {config.run_id!r} strategy {config.strategy!r}: {len(config.cryptos)} cryptos x "
+        f"{config.folds.n_folds} folds x {len(config.costs_bps)} costs = {n_results} partitions, "
         f"{len(config.variants)} variants, in {len(plan)} Dagster runs"
     )
     with dg.DagsterInstance.get() as instance:
@@ -146,8 +156,16 @@ def _ui(args: argparse.Namespace) -> int:
     prepare_runtime()
     os.environ[SWEEP_ENV_VAR] = str(config.source_path)
     command = [
-        sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", args.port,
-        "-w", str(project_home() / "workspace.yaml"),
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-h",
+        UI_HOST,
+        "-p",
+        args.port,
+        "-w",
+        str(project_home() / "workspace.yaml"),
     ]
     print(f"Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it and the embedded server)")
     process = subprocess.Popen(command, cwd=project_home())
@@ -162,12 +180,22 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
     """Register the sweep-related verbs on the top-level parser."""
     config_help = f"sweep YAML (default: ${SWEEP_ENV_VAR}, else the packaged default)"
     specs = [
-        ("sweep", "materialise the whole sweep through Dagster, run the checks, print a "
-         "summary; exit 1 if a check fails", _sweep),
-        ("check", "run the checks against the database; exit 1 and list the keys on failure",
-         _check),
-        ("report", "print the per-key comparison of model and baselines from the database",
-         _report),
+        (
+            "sweep",
+            "materialise the whole sweep through Dagster, run the checks, print a "
+            "summary; exit 1 if a check fails",
+            _sweep,
+        ),
+        (
+            "check",
+            "run the checks against the database; exit 1 and list the keys on failure",
+            _check,
+        ),
+        (
+            "report",
+            "print the per-key comparison of model and baselines from the database",
+            _report,
+        ),
         ("ui", f"start `dagster dev` on {UI_HOST} against the same instance and database", _ui),
     ]
     for name, help_text, handler in specs:

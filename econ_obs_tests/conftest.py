@@ -110,7 +110,7 @@ schedule: {cron: "30 3 * * *"}
 
 @pytest.fixture
 def small_config(tmp_path):
-    """A 2 cryptos × 2 folds × 2 costs sweep on the sample data (8 result partitions)."""
+    """A 2 cryptos x 2 folds x 2 costs sweep on the sample data (8 result partitions)."""
     from econ_obs.config import load_sweep_config
 
     path = tmp_path / "small_sweep.yaml"

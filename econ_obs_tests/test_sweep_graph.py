@@ -33,8 +33,13 @@ def run_results_stage(config, resources, instance) -> dg.ExecuteInProcessResult:
     last = sweep_plan(assets)[-1]
     stage = type(last)("model_results", ("model_results",), last.partition_keys)
     outcome = run_sweep(
-        [*assets, *defs.asset_checks], [stage], instance, resources, config.run_id,
-        progress=lambda line: None, log_level="WARNING",
+        [*assets, *defs.asset_checks],
+        [stage],
+        instance,
+        resources,
+        config.run_id,
+        progress=lambda line: None,
+        log_level="WARNING",
     )[0]
     return instance.get_run_by_id(outcome.dagster_run_id), outcome
 
@@ -50,9 +55,14 @@ def test_a_sweep_writes_every_partition_once_with_its_run_id(
     assert len(results) == 2 * 2 * 2 * len(small_config.variants)
     assert len(baselines) == 2 * 2 * 2 * 3  # three baselines per key, whatever the variants
     with engine.connect() as connection:
-        run_ids = set(connection.execute(sa.text(
-            "SELECT dagster_run_id FROM finetune_results UNION SELECT dagster_run_id "
-            "FROM finetune_baselines")).scalars())
+        run_ids = set(
+            connection.execute(
+                sa.text(
+                    "SELECT dagster_run_id FROM finetune_results UNION SELECT dagster_run_id "
+                    "FROM finetune_baselines"
+                )
+            ).scalars()
+        )
     assert run_ids == {outcomes[-1].dagster_run_id}
 
 
@@ -62,19 +72,30 @@ def test_model_and_baselines_share_the_basis_of_their_slice(
     run_small_sweep(small_config, sweep_resources, instance)
 
     with engine.connect() as connection:
-        mismatches = connection.execute(sa.text(
-            """SELECT count(*) FROM finetune_results r JOIN finetune_baselines b
+        mismatches = connection.execute(
+            sa.text(
+                """SELECT count(*) FROM finetune_results r JOIN finetune_baselines b
                USING (run_id, strategy, crypto, fold_id, cost_bps)
                WHERE (r.test_start, r.test_end, r.n_test_bars, r.slippage_bps)
                      IS DISTINCT FROM (b.test_start, b.test_end, b.n_test_bars, b.slippage_bps)"""
-        )).scalar()
-        naive = connection.execute(sa.text(
-            "SELECT DISTINCT net_return FROM finetune_baselines WHERE baseline_type = 'naive'"
-        )).scalars().all()
-        by_cost = connection.execute(sa.text(
-            """SELECT crypto, fold_id, array_agg(net_return ORDER BY cost_bps) FROM
+            )
+        ).scalar()
+        naive = (
+            connection.execute(
+                sa.text(
+                    "SELECT DISTINCT net_return FROM finetune_baselines "
+                    "WHERE baseline_type = 'naive'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        by_cost = connection.execute(
+            sa.text(
+                """SELECT crypto, fold_id, array_agg(net_return ORDER BY cost_bps) FROM
                finetune_baselines WHERE baseline_type = 'buy_and_hold' GROUP BY 1, 2"""
-        )).all()
+            )
+        ).all()
     assert mismatches == 0
     assert naive == [0.0]
     assert all(returns[0] > returns[1] for _, _, returns in by_cost)  # 10 bps beats 30 bps
@@ -84,14 +105,18 @@ def test_rematerialising_gives_the_same_rows_and_no_duplicates(
     small_config, sweep_resources, instance, engine
 ):
     run_small_sweep(small_config, sweep_resources, instance)
-    first = (stored(engine, "finetune_results", "variant"),
-             stored(engine, "finetune_baselines", "baseline_type"))
+    first = (
+        stored(engine, "finetune_results", "variant"),
+        stored(engine, "finetune_baselines", "baseline_type"),
+    )
 
     outcomes = run_small_sweep(small_config, sweep_resources, instance)
 
     assert all(o.success for o in outcomes)
-    assert (stored(engine, "finetune_results", "variant"),
-            stored(engine, "finetune_baselines", "baseline_type")) == first
+    assert (
+        stored(engine, "finetune_results", "variant"),
+        stored(engine, "finetune_baselines", "baseline_type"),
+    ) == first
 
 
 def test_each_partition_materialisation_carries_its_comparison(
@@ -114,8 +139,10 @@ def test_each_partition_materialisation_carries_its_comparison(
 
 def check_evaluations(instance, run_id: str) -> dict[str, dg.AssetCheckEvaluation]:
     records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    return {r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data
-            for r in records}
+    return {
+        r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data
+        for r in records
+    }
 
 
 def test_a_missing_baseline_fails_baselines_complete_and_blocks_the_report(
@@ -123,9 +150,13 @@ def test_a_missing_baseline_fails_baselines_complete_and_blocks_the_report(
 ):
     run_small_sweep(small_config, sweep_resources, instance)
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            "DELETE FROM finetune_baselines WHERE baseline_type = 'random' AND crypto = 'ETHUSDT' "
-            "AND fold_id = 0 AND cost_bps = 10"))
+        connection.execute(
+            sa.text(
+                "DELETE FROM finetune_baselines WHERE baseline_type = 'random' "
+                "AND crypto = 'ETHUSDT' "
+                "AND fold_id = 0 AND cost_bps = 10"
+            )
+        )
 
     run, outcome = run_results_stage(small_config, sweep_resources, instance)
 
@@ -143,18 +174,26 @@ def test_a_shifted_baseline_window_fails_same_basis(
 ):
     run_small_sweep(small_config, sweep_resources, instance)
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            "UPDATE finetune_baselines SET test_start = test_start + interval '1 hour' "
-            "WHERE baseline_type = 'buy_and_hold' AND crypto = 'BTCUSDT' AND fold_id = 1 "
-            "AND cost_bps = 30"))
+        connection.execute(
+            sa.text(
+                "UPDATE finetune_baselines SET test_start = test_start + interval '1 hour' "
+                "WHERE baseline_type = 'buy_and_hold' AND crypto = 'BTCUSDT' AND fold_id = 1 "
+                "AND cost_bps = 30"
+            )
+        )
 
     run, outcome = run_results_stage(small_config, sweep_resources, instance)
 
     failed = check_evaluations(instance, run.run_id)["same_basis"]
     assert not outcome.success and not failed.passed
     assert failed.metadata["offending_keys"].value == [
-        {"crypto": "BTCUSDT", "fold_id": 1, "cost_bps": 30, "baseline_type": "buy_and_hold",
-         "differs_in": "test_start"}
+        {
+            "crypto": "BTCUSDT",
+            "fold_id": 1,
+            "cost_bps": 30,
+            "baseline_type": "buy_and_hold",
+            "differs_in": "test_start",
+        }
     ]
 
 
@@ -166,8 +205,9 @@ def test_a_dropped_constraint_fails_unique_per_partition(
     try:
         migrate(engine)
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "ALTER TABLE finetune_baselines DROP CONSTRAINT uq_finetune_baseline"))
+            connection.execute(
+                sa.text("ALTER TABLE finetune_baselines DROP CONSTRAINT uq_finetune_baseline")
+            )
         from econ_obs.defs.assets import SLICE_IO_MANAGER
         from econ_obs.defs.io_manager import PartitionedPickleIOManager
         from econ_obs.defs.resources import PostgresResource
@@ -184,8 +224,11 @@ def test_a_dropped_constraint_fails_unique_per_partition(
     assert not outcomes[-1].success
     failed = check_evaluations(instance, outcomes[-1].dagster_run_id)["unique_per_partition"]
     assert not failed.passed
-    assert {"table_name": "finetune_baselines", "constraint": "uq_finetune_baseline",
-            "problem": "constraint missing"} in failed.metadata["offending_keys"].value
+    assert {
+        "table_name": "finetune_baselines",
+        "constraint": "uq_finetune_baseline",
+        "problem": "constraint missing",
+    } in failed.metadata["offending_keys"].value
 
 
 def test_the_sensor_alerts_once_per_failed_key(
@@ -193,9 +236,12 @@ def test_the_sensor_alerts_once_per_failed_key(
 ):
     run_small_sweep(small_config, sweep_resources, instance)
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            "DELETE FROM finetune_baselines WHERE crypto = 'BTCUSDT' AND fold_id = 0 "
-            "AND cost_bps IN (10, 30) AND baseline_type = 'naive'"))
+        connection.execute(
+            sa.text(
+                "DELETE FROM finetune_baselines WHERE crypto = 'BTCUSDT' AND fold_id = 0 "
+                "AND cost_bps IN (10, 30) AND baseline_type = 'naive'"
+            )
+        )
     run, _ = run_results_stage(small_config, sweep_resources, instance)
 
     with caplog.at_level(logging.ERROR, logger="econ_obs.alerts"):
@@ -204,25 +250,34 @@ def test_the_sensor_alerts_once_per_failed_key(
         )
         sweep_alert_sensor(context)
         again = dg.build_sensor_context(
-            instance=instance, cursor=context.cursor,
+            instance=instance,
+            cursor=context.cursor,
             resources={"postgres": sweep_resources["postgres"]},
         )
         sweep_alert_sensor(again)
 
     with engine.connect() as connection:
-        alerts = connection.execute(sa.text(
-            "SELECT event, run_id, crypto, fold_id, cost_bps, dagster_run_id, detail FROM alerts "
-            "ORDER BY event, cost_bps")).all()
+        alerts = connection.execute(
+            sa.text(
+                "SELECT event, run_id, crypto, fold_id, cost_bps, dagster_run_id, detail "
+                "FROM alerts ORDER BY event, cost_bps"
+            )
+        ).all()
     incomplete = [a for a in alerts if a.event == "baselines_incomplete"]
     assert [(a.crypto, a.fold_id, a.cost_bps) for a in incomplete] == [
-        ("BTCUSDT", 0, 10), ("BTCUSDT", 0, 30)]
+        ("BTCUSDT", 0, 10),
+        ("BTCUSDT", 0, 30),
+    ]
     assert all(a.run_id == "test_run" and a.dagster_run_id == run.run_id for a in incomplete)
-    assert incomplete[0].detail == {"missing": ["naive"]} or json.loads(
-        incomplete[0].detail) == {"missing": ["naive"]}
+    assert incomplete[0].detail == {"missing": ["naive"]} or json.loads(incomplete[0].detail) == {
+        "missing": ["naive"]
+    }
     assert [a.event for a in alerts].count("sweep_run_failed") == 1
     lines = [r.getMessage() for r in caplog.records]
-    assert ("event=baselines_incomplete run_id=test_run strategy=test_strategy crypto=BTCUSDT "
-            "fold_id=0 cost_bps=10") in lines[0]
+    assert (
+        "event=baselines_incomplete run_id=test_run strategy=test_strategy crypto=BTCUSDT "
+        "fold_id=0 cost_bps=10"
+    ) in lines[0]
     assert len(lines) == len(alerts)  # the second evaluation raised nothing new
 
 

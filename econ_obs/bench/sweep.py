@@ -79,7 +79,7 @@ def main() -> None:
     if REAL_DATA_DIR.is_dir():
         cases.append(
             SweepCase(
-                "binance 1h, 4 × 6 × 3 (real data)",
+                "binance 1h, 4 x 6 x 3 (real data)",
                 BINANCE_SWEEP_PATH,
                 240.0,
                 {"ECON_OBS_DATA_DIR": str(REAL_DATA_DIR)},

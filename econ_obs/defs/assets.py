@@ -5,7 +5,6 @@ never compute a window or a price themselves. Every asset runs its whole partiti
 one step (single-run backfill), so a sweep is one run per partitions definition.
 """
 
-
 from collections import defaultdict
 
 import dagster as dg
@@ -128,7 +127,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             )
             for partition_key in partition_keys:
                 feature_slice = slices[decode_slice_key(partition_key).fold_id]
-                context.add_asset_metadata(slice_metadata(feature_slice), partition_key=partition_key)
+                context.add_asset_metadata(
+                    slice_metadata(feature_slice), partition_key=partition_key
+                )
                 out[partition_key] = feature_slice
         return out
 
@@ -156,7 +157,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 cost = CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps)
                 results = evaluate_baselines(the_slice, cost, config.random_baseline)
                 rows = [
-                    baseline_row(basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id)
+                    baseline_row(
+                        basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id
+                    )
                     for r in results
                 ]
                 replace_partition(engine, BASELINES_TABLE, basis, rows)

@@ -5,7 +5,6 @@ a failure lists the offending keys in its metadata. Dagster 1.13 has partitioned
 as a preview, so each check covers the whole run's rows; that is stricter, not weaker.
 """
 
-
 from collections.abc import Callable
 
 import dagster as dg
@@ -34,7 +33,9 @@ OFFENDING_KEYS = "offending_keys"
 
 
 def _unique(connection: Connection, run_id: str, strategy: str) -> list[dict]:
-    constraints = [{**row, "problem": "constraint missing"} for row in missing_unique_constraints(connection)]
+    constraints = [
+        {**row, "problem": "constraint missing"} for row in missing_unique_constraints(connection)
+    ]
     return constraints + duplicate_keys(connection, run_id, strategy)
 
 
@@ -58,7 +59,9 @@ def evaluate_check(connection: Connection, name: str, run_id: str, strategy: str
     return QUERIES[name](connection, run_id, strategy)
 
 
-def check_result(name: str, offending: list[dict], run_id: str, strategy: str) -> dg.AssetCheckResult:
+def check_result(
+    name: str, offending: list[dict], run_id: str, strategy: str
+) -> dg.AssetCheckResult:
     """Return the check's result; a failure carries the offending keys as metadata."""
     return dg.AssetCheckResult(
         check_name=name,
@@ -75,8 +78,10 @@ def check_result(name: str, offending: list[dict], run_id: str, strategy: str) -
 
 
 def _jsonable(row: dict) -> dict:
-    return {key: value if isinstance(value, int | float | str | list) or value is None else str(value)
-            for key, value in row.items()}
+    return {
+        key: value if isinstance(value, int | float | str | list) or value is None else str(value)
+        for key, value in row.items()
+    }
 
 
 def _make_check(config: SweepConfig, model_results: dg.AssetsDefinition, name: str):

@@ -5,7 +5,6 @@ single-run backfill produces; this one takes a dict keyed by partition key and a
 a dict, whether the run covers one partition or all of them.
 """
 
-
 import pickle
 import re
 from pathlib import Path

@@ -46,7 +46,9 @@ def comparison_metadata(variant_net: dict[str, float], baseline_net: dict[str, f
     Excess returns are plain floats so Dagster plots them across materialisations.
     """
     lines = ["| row | net_return |", "|---|---|"]
-    lines += [f"| variant `{name}` | {_percent(net)} |" for name, net in sorted(variant_net.items())]
+    lines += [
+        f"| variant `{name}` | {_percent(net)} |" for name, net in sorted(variant_net.items())
+    ]
     lines += [
         f"| baseline `{kind}` | {_percent(baseline_net.get(kind))} |"
         for kind in ("buy_and_hold", "random", "naive")

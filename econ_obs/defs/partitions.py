@@ -4,8 +4,8 @@ Dagster's MultiPartitionsDefinition takes at most two dimensions, and a result p
 three coordinates (crypto, fold, cost). The design:
 
 - `market_bars`:   crypto                         e.g. "BTCUSDT"
-- `feature_slice`: crypto × fold                  e.g. "BTCUSDT|0"
-- `model_results`, `baseline_rows`: crypto × fold_cost, where fold_cost joins fold and cost
+- `feature_slice`: crypto x fold                  e.g. "BTCUSDT|0"
+- `model_results`, `baseline_rows`: crypto x fold_cost, where fold_cost joins fold and cost
   into one readable static key, e.g. "BTCUSDT|fold0_10bps".
 
 In the UI a user picks the crypto on one axis and `fold0_10bps` on the other. Results map to
@@ -122,7 +122,7 @@ def sweep_partitions(
     n_folds: int,
     costs_bps: tuple[int, ...],
 ) -> SweepPartitions:
-    """Return the partitions of a sweep over cryptos × folds × costs.
+    """Return the partitions of a sweep over cryptos x folds x costs.
 
     market_bars also holds the overlay's second asset (BTCUSDT for btc_overlay), so
     `data_cryptos` may be longer than `cryptos`.
@@ -141,7 +141,9 @@ def sweep_partitions(
         slices=dg.MultiPartitionsDefinition(
             {CRYPTO_DIM: crypto_dim, FOLD_DIM: dg.StaticPartitionsDefinition(fold_ids)}
         ),
-        results=dg.MultiPartitionsDefinition({CRYPTO_DIM: crypto_dim, FOLD_COST_DIM: fold_cost_dim}),
+        results=dg.MultiPartitionsDefinition(
+            {CRYPTO_DIM: crypto_dim, FOLD_COST_DIM: fold_cost_dim}
+        ),
         slice_to_result=dg.MultiPartitionMapping(
             {
                 CRYPTO_DIM: dg.DimensionPartitionMapping(CRYPTO_DIM, dg.IdentityPartitionMapping()),

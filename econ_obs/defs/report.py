@@ -1,6 +1,5 @@
 """sweep_report: the per-key comparison of the whole sweep, blocked by failing checks."""
 
-
 import dagster as dg
 
 from econ_obs.config import SweepConfig
@@ -29,7 +28,9 @@ def comparison_markdown(rows: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
-def build_report_asset(config: SweepConfig, model_results: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def build_report_asset(
+    config: SweepConfig, model_results: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
     """Return the unpartitioned report asset downstream of every result partition."""
 
     @dg.asset(

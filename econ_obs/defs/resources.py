@@ -1,6 +1,5 @@
 """Dagster resources: the PostgreSQL connection, read from the environment when a run starts."""
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 

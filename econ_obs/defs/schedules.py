@@ -6,7 +6,6 @@ after another (see defs/sweep.py). The request carries the whole plan in its run
 what a tick will materialise is visible in the UI and in tests.
 """
 
-
 from collections.abc import Callable, Sequence
 
 import dagster as dg

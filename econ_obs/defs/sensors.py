@@ -7,7 +7,6 @@ summary when ECON_OBS_SLACK_TOKEN and ECON_OBS_SLACK_CHANNEL are set (needs dags
 off by default). The cursor is the last event-log storage id seen, so a failure alerts once.
 """
 
-
 import logging
 import os
 import warnings

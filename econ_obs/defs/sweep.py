@@ -1,8 +1,8 @@
 """A sweep as few Dagster runs as the partitions allow: one single-run backfill per stage.
 
 Dagster puts assets with different partitions definitions in different runs, so a sweep is
-three ranged runs in dependency order: market_bars (crypto), feature_slice (crypto × fold),
-then baseline_rows, model_results, their checks and sweep_report (crypto × fold_cost).
+three ranged runs in dependency order: market_bars (crypto), feature_slice (crypto x fold),
+then baseline_rows, model_results, their checks and sweep_report (crypto x fold_cost).
 A stage that fails stops the sweep; its partitions' earlier rows are left as they were.
 """
 
@@ -77,9 +77,7 @@ def run_sweep(
     """Materialise each stage as one ranged run on `instance`; stop at the first failure."""
     outcomes = []
     for number, stage in enumerate(plan, start=1):
-        progress(
-            f"[{number}/{len(plan)}] {stage.name}: {len(stage.partition_keys)} partitions ..."
-        )
+        progress(f"[{number}/{len(plan)}] {stage.name}: {len(stage.partition_keys)} partitions ...")
         started = time.perf_counter()
         result = dg.materialize(
             assets_and_checks,

@@ -10,8 +10,15 @@ from sqlalchemy.engine import Connection
 
 ALERTS_TABLE = "alerts"
 ALERT_COLUMNS = (
-    "event", "check_name", "run_id", "strategy", "crypto", "fold_id", "cost_bps",
-    "dagster_run_id", "detail",
+    "event",
+    "check_name",
+    "run_id",
+    "strategy",
+    "crypto",
+    "fold_id",
+    "cost_bps",
+    "dagster_run_id",
+    "detail",
 )
 _ALERTS = sa.table(ALERTS_TABLE, *(sa.column(c) for c in ALERT_COLUMNS))
 
@@ -32,9 +39,20 @@ def insert_alerts(connection: Connection, alerts: Sequence[dict]) -> int:
 
 def alert_line(alert: dict) -> str:
     """Return the alert as one structured log line: `event=... run_id=... crypto=...`."""
-    fields = ["event", "run_id", "strategy", "crypto", "fold_id", "cost_bps", "check_name",
-              "dagster_run_id"]
+    fields = [
+        "event",
+        "run_id",
+        "strategy",
+        "crypto",
+        "fold_id",
+        "cost_bps",
+        "check_name",
+        "dagster_run_id",
+    ]
     parts = [f"{name}={alert[name]}" for name in fields if alert.get(name) is not None]
-    parts += [f"{name}={value}" for name, value in sorted((alert.get("detail") or {}).items())
-              if isinstance(value, str | int | float)]
+    parts += [
+        f"{name}={value}"
+        for name, value in sorted((alert.get("detail") or {}).items())
+        if isinstance(value, str | int | float)
+    ]
     return " ".join(parts)

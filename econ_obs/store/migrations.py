@@ -69,7 +69,9 @@ def migration_files(folder: Path | None = None) -> list[MigrationFile]:
             raise MigrationError(f"{path}: migration files must be named NNN_description.sql")
         version = int(match.group(1))
         if version in files:
-            raise MigrationError(f"{path}: version {version:03d} also used by {files[version].path}")
+            raise MigrationError(
+                f"{path}: version {version:03d} also used by {files[version].path}"
+            )
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         files[version] = MigrationFile(version, match.group(2), path, checksum)
     return [files[version] for version in sorted(files)]

@@ -60,7 +60,9 @@ def comparisons(connection: Connection, run_id: str, strategy: str) -> list[Comp
     params = {"run_id": run_id, "strategy": strategy}
     variants: dict[tuple, dict[str, float]] = {}
     for row in connection.execute(_RESULTS, params):
-        variants.setdefault((row.crypto, row.fold_id, row.cost_bps), {})[row.variant] = row.net_return
+        variants.setdefault((row.crypto, row.fold_id, row.cost_bps), {})[row.variant] = (
+            row.net_return
+        )
     baselines: dict[tuple, dict[str, float]] = {}
     for row in connection.execute(_BASELINES, params):
         key = (row.crypto, row.fold_id, row.cost_bps)
@@ -95,5 +97,11 @@ _PARTITION_BASELINES = sa.text(
 
 def stored_baseline_net_returns(connection: Connection, basis) -> dict[str, float]:
     """Return {baseline_type: net_return} stored for one partition's key."""
-    params = {name: getattr(basis, name) for name in ("run_id", "strategy", "crypto", "fold_id", "cost_bps")}
-    return {row.baseline_type: row.net_return for row in connection.execute(_PARTITION_BASELINES, params)}
+    params = {
+        name: getattr(basis, name)
+        for name in ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
+    }
+    return {
+        row.baseline_type: row.net_return
+        for row in connection.execute(_PARTITION_BASELINES, params)
+    }

@@ -24,17 +24,37 @@ BASELINES_TABLE = "finetune_baselines"
 BASELINE_TYPES = ("buy_and_hold", "random", "naive")
 KEY_COLUMNS = ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
 BASIS_COLUMNS = (
-    "slippage_bps", "train_start", "train_end", "test_start", "test_end", "n_test_bars"
+    "slippage_bps",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "n_test_bars",
 )
 METRIC_COLUMNS = (
-    "net_return", "gross_return", "n_trades", "sharpe", "max_drawdown", "exposure", "hit_rate"
+    "net_return",
+    "gross_return",
+    "n_trades",
+    "sharpe",
+    "max_drawdown",
+    "exposure",
+    "hit_rate",
 )
 RESULT_COLUMNS = (
-    *KEY_COLUMNS, "variant", *BASIS_COLUMNS, "model_hyperparams", "feature_hash",
-    *METRIC_COLUMNS, "dagster_run_id",
+    *KEY_COLUMNS,
+    "variant",
+    *BASIS_COLUMNS,
+    "model_hyperparams",
+    "feature_hash",
+    *METRIC_COLUMNS,
+    "dagster_run_id",
 )
 BASELINE_COLUMNS = (
-    *KEY_COLUMNS, "baseline_type", *BASIS_COLUMNS, *METRIC_COLUMNS, "baseline_params",
+    *KEY_COLUMNS,
+    "baseline_type",
+    *BASIS_COLUMNS,
+    *METRIC_COLUMNS,
+    "baseline_params",
     "dagster_run_id",
 )
 _TABLES = {
@@ -129,7 +149,9 @@ def baseline_row(
     }
 
 
-def replace_partition(engine: Engine, table: str, basis: PartitionBasis, rows: Sequence[dict]) -> int:
+def replace_partition(
+    engine: Engine, table: str, basis: PartitionBasis, rows: Sequence[dict]
+) -> int:
     """Replace the partition's rows in `table` with `rows` in one transaction; return the count.
 
     Baselines are all three types or nothing: an incomplete set is refused before writing.
