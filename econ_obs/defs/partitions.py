@@ -23,7 +23,8 @@ import dagster as dg
 CRYPTO_DIM = "crypto"
 FOLD_DIM = "fold"
 FOLD_COST_DIM = "fold_cost"
-_FOLD_COST = re.compile(r"^fold(\d+)_(\d+)bps$")
+_FOLD_COST = re.compile(r"fold([0-9]+)_([0-9]+)bps")
+_FOLD = re.compile(r"[0-9]+")
 
 
 class PartitionKeyError(ValueError):
@@ -58,7 +59,7 @@ def fold_cost_key(fold_id: int, cost_bps: int) -> str:
 
 def parse_fold_cost_key(key: str) -> tuple[int, int]:
     """Return (fold_id, cost_bps) from a fold_cost key such as `fold0_10bps`."""
-    match = _FOLD_COST.match(key)
+    match = _FOLD_COST.fullmatch(key)
     if not match:
         raise PartitionKeyError(f"fold_cost key {key!r} must look like 'fold0_10bps'")
     return int(match.group(1)), int(match.group(2))
@@ -86,14 +87,20 @@ def encode_slice_key(key: SliceKey) -> dg.MultiPartitionKey:
 def decode_slice_key(partition_key: str | dg.MultiPartitionKey) -> SliceKey:
     """Return the SliceKey of a partition key such as `BTCUSDT|0`."""
     dims = _dimensions(partition_key, FOLD_DIM)
-    if not dims[FOLD_DIM].isdigit():
+    if not _FOLD.fullmatch(dims[FOLD_DIM]):
         raise PartitionKeyError(f"slice partition key {partition_key!r} has a non-numeric fold")
     return SliceKey(dims[CRYPTO_DIM], int(dims[FOLD_DIM]))
 
 
 def _dimensions(partition_key: str | dg.MultiPartitionKey, second: str) -> dict[str, str]:
     if isinstance(partition_key, dg.MultiPartitionKey):
-        return dict(partition_key.keys_by_dimension)
+        dims = dict(partition_key.keys_by_dimension)
+        if set(dims) != {CRYPTO_DIM, second}:
+            raise PartitionKeyError(
+                f"partition key {partition_key!r} has dimensions {sorted(dims)}, "
+                f"expected {[CRYPTO_DIM, second]}"
+            )
+        return dims
     # Dagster orders dimensions by name: "crypto" sorts before "fold" and "fold_cost".
     parts = str(partition_key).split("|")
     if len(parts) != 2 or not all(parts):
