@@ -2,7 +2,9 @@
 # Only Python 3.11+ and make are needed: the venv, the packages and PostgreSQL (pgserver) come
 # from PyPI.
 
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that actually runs and is 3.11+ (pyenv shims can exist without one).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -10,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: install sweep test bench ui lint db-stop clean
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "econ_obs needs Python 3.11+, found " + sys.version.split()[0]'
+	@test -n "$(PYTHON)" || { echo "econ_obs needs Python 3.11+ on PATH (python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
