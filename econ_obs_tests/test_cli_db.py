@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from urllib.parse import unquote
 
 import pytest
 
@@ -67,3 +68,34 @@ def test_every_verb_has_help(verb):
     result = run_cli(*verb, "--help")
     assert result.returncode == 0
     assert "usage: econ-obs" in result.stdout
+
+
+def test_the_embedded_server_is_reused_and_stopped(tmp_path):
+    # A private ECON_OBS_HOME gives this test its own embedded server, apart from the session's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECON_OBS_")}
+    env["ECON_OBS_HOME"] = str(tmp_path)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "econ_obs.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    pid_file = tmp_path / ".econ_obs" / "pg" / "postmaster.pid"
+    try:
+        first = cli("db", "url")
+        first_pid = pid_file.read_text().splitlines()[0]
+        second = cli("db", "url")
+        second_pid = pid_file.read_text().splitlines()[0]
+    finally:
+        stopped = cli("db", "stop")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    assert str(tmp_path) in unquote(first.stdout)
+    assert first_pid == second_pid  # the second call reused the running server
+    assert "stopped" in stopped.stdout
+    assert not pid_file.exists()
