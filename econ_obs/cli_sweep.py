@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -169,6 +170,11 @@ def _ui(args: argparse.Namespace) -> int:
     ]
     print(f"Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it and the embedded server)")
     process = subprocess.Popen(command, cwd=project_home())
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so that the embedded server is stopped on the way out
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return process.wait()
     except KeyboardInterrupt:
