@@ -54,7 +54,7 @@ def build_definitions(config: SweepConfig, resources: dict | None = None) -> dg.
         jobs=[sweep_job],
         schedules=[build_sweep_schedule(config, plan, sweep_job)],
         sensors=[sweep_alert_sensor],
-        resources=resources or default_resources(),
+        resources=default_resources() if resources is None else resources,
     )
 
 

@@ -75,7 +75,10 @@ def encode_result_key(key: ResultKey) -> dg.MultiPartitionKey:
 def decode_result_key(partition_key: str | dg.MultiPartitionKey) -> ResultKey:
     """Return the ResultKey of a partition key such as `BTCUSDT|fold0_10bps`."""
     dims = _dimensions(partition_key, FOLD_COST_DIM)
-    fold_id, cost_bps = parse_fold_cost_key(dims[FOLD_COST_DIM])
+    try:
+        fold_id, cost_bps = parse_fold_cost_key(dims[FOLD_COST_DIM])
+    except PartitionKeyError as error:
+        raise PartitionKeyError(f"result partition key {partition_key!r}: {error}") from None
     return ResultKey(dims[CRYPTO_DIM], fold_id, cost_bps)
 
 
@@ -104,8 +107,9 @@ def _dimensions(partition_key: str | dg.MultiPartitionKey, second: str) -> dict[
     # Dagster orders dimensions by name: "crypto" sorts before "fold" and "fold_cost".
     parts = str(partition_key).split("|")
     if len(parts) != 2 or not all(parts):
+        example = "BTCUSDT|0" if second == FOLD_DIM else "BTCUSDT|fold0_10bps"
         raise PartitionKeyError(
-            f"partition key {partition_key!r} must be '<crypto>|<{second}>', e.g. 'BTCUSDT|0'"
+            f"partition key {partition_key!r} must be '<crypto>|<{second}>', e.g. {example!r}"
         )
     return {CRYPTO_DIM: parts[0], second: parts[1]}
 
