@@ -21,9 +21,9 @@ RESULT_ASSETS = ("baseline_rows", "model_results")
 
 @pytest.fixture
 def defs(small_config) -> dg.Definitions:
-    # The schedule and the job read no resources while they are built; the job's op builds
-    # its own from the environment when it runs.
-    return build_definitions(small_config, resources={})
+    # The default resources are bound to environment variables read only when a run starts;
+    # the job's op builds its own from the environment when it runs.
+    return build_definitions(small_config)
 
 
 def _tick(defs: dg.Definitions) -> list[dg.RunRequest]:
