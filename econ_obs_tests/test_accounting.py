@@ -19,7 +19,13 @@ from econ_obs.core.accounting import (
 
 BARS_PER_YEAR = 8766.0
 FIELDS = (
-    "net_return", "gross_return", "n_trades", "sharpe", "max_drawdown", "exposure", "hit_rate"
+    "net_return",
+    "gross_return",
+    "n_trades",
+    "sharpe",
+    "max_drawdown",
+    "exposure",
+    "hit_rate",
 )
 
 

@@ -21,7 +21,13 @@ from econ_obs.core.baselines import (
 )
 
 FIELDS = (
-    "net_return", "gross_return", "n_trades", "sharpe", "max_drawdown", "exposure", "hit_rate"
+    "net_return",
+    "gross_return",
+    "n_trades",
+    "sharpe",
+    "max_drawdown",
+    "exposure",
+    "hit_rate",
 )
 
 

@@ -59,8 +59,14 @@ def test_ohlcv_csv_loads_and_keeps_gaps(tmp_path: Path) -> None:
 )
 def test_timestamp_forms(tmp_path: Path, stamps: list, column: str) -> None:
     frame = pd.DataFrame(
-        {column: stamps, "OPEN": [1.0, 2.0], "High": [2.0, 3.0], "low": [1.0, 2.0],
-         "close": [2.0, 3.0], "volume": [5.0, 6.0]}
+        {
+            column: stamps,
+            "OPEN": [1.0, 2.0],
+            "High": [2.0, 3.0],
+            "low": [1.0, 2.0],
+            "close": [2.0, 3.0],
+            "volume": [5.0, 6.0],
+        }
     )
     path = tmp_path / "x.csv"
     frame.to_csv(path, index=False)
@@ -111,8 +117,11 @@ def test_binance_klines_csv_and_zip(tmp_path: Path, header: bool, microseconds: 
     factor = 1000 if microseconds else 1
     lines = [kline_line((1577836800000 + i * 3600000) * factor, 100.0 + i) for i in range(3)]
     if header:
-        lines.insert(0, "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-                     "taker_buy_volume,taker_buy_quote_volume,ignore")
+        lines.insert(
+            0,
+            "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+            "taker_buy_volume,taker_buy_quote_volume,ignore",
+        )
     csv_path = write(tmp_path / "ETHUSDT_1h.csv", "\n".join(lines) + "\n")
     bars = load_binance_klines(csv_path, "ETHUSDT")
     assert bars.n_bars == 3

@@ -74,16 +74,20 @@ def setup_fold(n_bars: int = 1200, purge_bars: int = 0) -> tuple[MarketBars, pd.
 def test_plugin_gets_constructor_kwargs_and_positions_are_int8() -> None:
     bars, features, windows = setup_fold()
     window = windows[0]
-    variant = parse_variants([{"level_bps": 3, "threshold_bps": 2}],
-                             "econ_obs_tests.plugin_models:ConstantSignal")[0]
-    positions = model_positions(variant, features, bars.frame["close"], window.train_slice,
-                                window.test_slice)
+    variant = parse_variants(
+        [{"level_bps": 3, "threshold_bps": 2}], "econ_obs_tests.plugin_models:ConstantSignal"
+    )[0]
+    positions = model_positions(
+        variant, features, bars.frame["close"], window.train_slice, window.test_slice
+    )
     assert positions.dtype == np.int8 and positions.size == window.n_test_bars
     assert positions.all()  # 3 bps clears 2 bps
-    higher = parse_variants([{"level_bps": 3, "threshold_bps": 4}],
-                            "econ_obs_tests.plugin_models:ConstantSignal")[0]
-    assert not model_positions(higher, features, bars.frame["close"], window.train_slice,
-                               window.test_slice).any()
+    higher = parse_variants(
+        [{"level_bps": 3, "threshold_bps": 4}], "econ_obs_tests.plugin_models:ConstantSignal"
+    )[0]
+    assert not model_positions(
+        higher, features, bars.frame["close"], window.train_slice, window.test_slice
+    ).any()
 
 
 def test_training_labels_stop_inside_the_train_window() -> None:
@@ -94,8 +98,9 @@ def test_training_labels_stop_inside_the_train_window() -> None:
     close = bars.frame["close"].copy()
     close.iloc[window.test_slice.start] *= 10
     MemorisingOracle.seen_targets.clear()
-    model_positions(parse_variants([{}], ORACLE)[0], features, close, window.train_slice,
-                    window.test_slice)
+    model_positions(
+        parse_variants([{}], ORACLE)[0], features, close, window.train_slice, window.test_slice
+    )
     seen = MemorisingOracle.seen_targets[-1]
     log_close = np.log(close.to_numpy())
     train = np.arange(window.train_slice.start, window.train_slice.stop - 1)
@@ -111,8 +116,9 @@ def test_a_memorising_oracle_earns_nothing_on_the_test_window() -> None:
     bar_id = pd.DataFrame({"bar_id": np.arange(bars.n_bars, dtype=float)}, index=bars.frame.index)
     close = bars.frame["close"]
     for window in windows:
-        positions = model_positions(parse_variants([{}], ORACLE)[0], bar_id, close,
-                                    window.train_slice, window.test_slice)
+        positions = model_positions(
+            parse_variants([{}], ORACLE)[0], bar_id, close, window.train_slice, window.test_slice
+        )
         path = PricePath(close.to_numpy()[window.test_slice], bars.bars_per_year)
         assert not positions.any()
         assert evaluate_positions(path, positions, CostBasis(0, 0)).net_return == 0.0
@@ -123,14 +129,24 @@ def test_test_positions_ignore_prices_after_their_bar(offset: int) -> None:
     bars, _, windows = setup_fold()
     window = windows[1]
     variant = parse_variants([{"alpha": 1.0, "threshold_bps": 0}], None)[0]
-    before = model_positions(variant, compute_features("returns", bars).frame,
-                             bars.frame["close"], window.train_slice, window.test_slice)
+    before = model_positions(
+        variant,
+        compute_features("returns", bars).frame,
+        bars.frame["close"],
+        window.train_slice,
+        window.test_slice,
+    )
     cut = window.test_slice.start + offset
     close = bars.frame["close"].to_numpy().copy()
     close[cut + 1 :] *= np.exp(np.random.default_rng(offset).normal(0, 0.1, close.size - cut - 1))
     altered = MarketBars("BTCUSDT", bars.frame.assign(close=close), bars.bar_interval, "test")
-    after = model_positions(variant, compute_features("returns", altered).frame,
-                            altered.frame["close"], window.train_slice, window.test_slice)
+    after = model_positions(
+        variant,
+        compute_features("returns", altered).frame,
+        altered.frame["close"],
+        window.train_slice,
+        window.test_slice,
+    )
     np.testing.assert_array_equal(before[: offset + 1], after[: offset + 1])
 
 
@@ -140,6 +156,7 @@ def test_test_rows_without_features_are_flat() -> None:
     features = features.copy()
     features.iloc[window.test_slice.start + 3, 0] = np.nan
     variant = parse_variants([{"level_bps": 5}], "econ_obs_tests.plugin_models:ConstantSignal")[0]
-    positions = model_positions(variant, features, bars.frame["close"], window.train_slice,
-                                window.test_slice)
+    positions = model_positions(
+        variant, features, bars.frame["close"], window.train_slice, window.test_slice
+    )
     assert positions[3] == 0 and positions.sum() == window.n_test_bars - 1

@@ -63,8 +63,9 @@ def dense_net_return(close: np.ndarray, n_seeds: int) -> float:
     return float(np.mean(np.expm1(log_growth)))
 
 
-def measure(function: Callable[[np.ndarray, int], float], close: np.ndarray, n_seeds: int
-            ) -> tuple[float, float, float]:
+def measure(
+    function: Callable[[np.ndarray, int], float], close: np.ndarray, n_seeds: int
+) -> tuple[float, float, float]:
     """Return (value, seconds, peak MB) from a timed run and a separate traced run."""
     started = time.perf_counter()
     value = function(close, n_seeds)
@@ -84,10 +85,14 @@ def main() -> None:
     """Print the benchmark table and the PASS/FAIL targets."""
     rng = np.random.default_rng(20240101)
     rows = {}
-    print("random baseline: streaming (project) vs dense (seeds x bars int8), "
-          f"hold_bars={HOLD_BARS}, entry_prob=1/{HOLD_BARS}")
-    print(f"{'bars':>9} {'seeds':>6} | {'stream s':>9} {'stream MB':>9} | {'dense s':>8} "
-          f"{'dense MB':>9} | {'time x':>7} {'mem x':>6} | {'|diff| net_return':>17}")
+    print(
+        "random baseline: streaming (project) vs dense (seeds x bars int8), "
+        f"hold_bars={HOLD_BARS}, entry_prob=1/{HOLD_BARS}"
+    )
+    print(
+        f"{'bars':>9} {'seeds':>6} | {'stream s':>9} {'stream MB':>9} | {'dense s':>8} "
+        f"{'dense MB':>9} | {'time x':>7} {'mem x':>6} | {'|diff| net_return':>17}"
+    )
     for n_bars, n_seeds in SIZES:
         close = 100 * np.exp(np.cumsum(rng.standard_t(4, n_bars) * 0.005))
         stream = measure(streaming_net_return, close, n_seeds)
@@ -96,17 +101,25 @@ def main() -> None:
         if n_bars <= 100_000:
             assert difference < 1e-9, (n_bars, n_seeds, stream[0], dense[0])
         rows[n_bars, n_seeds] = (stream, dense)
-        print(f"{n_bars:>9,} {n_seeds:>6,} | {stream[1]:>9.3f} {stream[2]:>9.1f} | "
-              f"{dense[1]:>8.3f} {dense[2]:>9.1f} | {dense[1] / stream[1]:>7.1f} "
-              f"{dense[2] / stream[2]:>6.1f} | {difference:>17.2e}")
+        print(
+            f"{n_bars:>9,} {n_seeds:>6,} | {stream[1]:>9.3f} {stream[2]:>9.1f} | "
+            f"{dense[1]:>8.3f} {dense[2]:>9.1f} | {dense[1] / stream[1]:>7.1f} "
+            f"{dense[2] / stream[2]:>6.1f} | {difference:>17.2e}"
+        )
     small, big = rows[1_000_000, 100][0], rows[1_000_000, 1_000]
     flat = max(rows[n, 1_000][0][2] / rows[n, 100][0][2] for n in (100_000, 1_000_000))
     print("targets:")
     print(f"  {verdict(small[1] < 0.5)} 1M bars x 100 seeds: streaming {small[1]:.3f} s < 0.5 s")
-    print(f"  {verdict(small[2] < 150)} 1M bars x 100 seeds: streaming peak {small[2]:.1f} MB "
-          "< 150 MB")
-    print(f"  {verdict(flat < 1.1)} streaming peak memory flat from 100 to 1,000 seeds "
-          f"(worst ratio {flat:.2f} < 1.10)")
+    print(
+        f"  {verdict(small[2] < 150)} 1M bars x 100 seeds: streaming peak {small[2]:.1f} MB "
+        "< 150 MB"
+    )
+    print(
+        f"  {verdict(flat < 1.1)} streaming peak memory flat from 100 to 1,000 seeds "
+        f"(worst ratio {flat:.2f} < 1.10)"
+    )
     speedup = big[1][1] / big[0][1]
-    print(f"  {verdict(speedup >= 10)} streaming {speedup:.1f}x faster than dense at 1M x 1,000 "
-          "(>= 10x)")
+    print(
+        f"  {verdict(speedup >= 10)} streaming {speedup:.1f}x faster than dense at 1M x 1,000 "
+        "(>= 10x)"
+    )

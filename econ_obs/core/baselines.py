@@ -20,8 +20,15 @@ from econ_obs.core.accounting import (
 
 BASELINE_TYPES = ("buy_and_hold", "random", "naive")
 SEED_DERIVATION = "default_rng(i) for i in range(n_seeds)"
-_METRIC_FIELDS = ("net_return", "gross_return", "n_trades", "sharpe", "max_drawdown",
-                  "exposure", "hit_rate")
+_METRIC_FIELDS = (
+    "net_return",
+    "gross_return",
+    "n_trades",
+    "sharpe",
+    "max_drawdown",
+    "exposure",
+    "hit_rate",
+)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,10 @@ def feature_hash(factor: str, params: dict, columns: list[str]) -> str:
 
 def _positive_ints(params: dict, key: str, factor: str) -> list[int]:
     values = params[key]
-    if not isinstance(values, list) or not values or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in values
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in values)
     ):
         raise ValueError(f"factor {factor!r} param {key}={values!r} must be a list of ints >= 2")
     return values

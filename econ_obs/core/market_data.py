@@ -19,8 +19,18 @@ DATA_FORMATS = ("sample", "ohlcv_csv", "binance_klines")
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 TIMESTAMP_NAMES = ("timestamp", "date", "datetime", "time", "open_time")
 BINANCE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
 )
 DAYS_PER_YEAR = 365.25
 
@@ -93,9 +103,7 @@ def _validate(frame: pd.DataFrame, source: str) -> None:
 
     def fail(position: int, problem: str, fix: str) -> None:
         # Rows count data rows from 1, the header not included.
-        raise MarketDataError(
-            f"{source}: row {position + 1} ({times[position]}) {problem}; {fix}"
-        )
+        raise MarketDataError(f"{source}: row {position + 1} ({times[position]}) {problem}; {fix}")
 
     for column in OHLCV_COLUMNS:
         series = frame[column].to_numpy()
@@ -106,17 +114,24 @@ def _validate(frame: pd.DataFrame, source: str) -> None:
             bad = series < 0
         if bad.any():
             row = int(np.argmax(bad))
-            fail(row, f"has {column}={float(series[row])!r}", "prices must be positive numbers and "
-                 "volume a non-negative number; fix or remove the row at the source")
+            fail(
+                row,
+                f"has {column}={float(series[row])!r}",
+                "prices must be positive numbers and "
+                "volume a non-negative number; fix or remove the row at the source",
+            )
     high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
     body_high = np.maximum(frame["open"].to_numpy(), frame["close"].to_numpy())
     body_low = np.minimum(frame["open"].to_numpy(), frame["close"].to_numpy())
     bad = (high < low) | (high < body_high) | (low > body_low)
     if bad.any():
         row = int(np.argmax(bad))
-        fail(row, f"has high={float(high[row])!r} low={float(low[row])!r} "
-             f"open={float(values[row, 0])!r} close={float(values[row, 3])!r}",
-             "high must be >= open, close, low and low <= open, close")
+        fail(
+            row,
+            f"has high={float(high[row])!r} low={float(low[row])!r} "
+            f"open={float(values[row, 0])!r} close={float(values[row, 3])!r}",
+            "high must be >= open, close, low and low <= open, close",
+        )
     step = np.diff(times.asi8)
     if (step == 0).any():
         row = int(np.argmax(step == 0)) + 1

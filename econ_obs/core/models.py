@@ -88,8 +88,10 @@ def parse_variants(raw_variants: list[dict], model_class: str | None) -> list[Mo
         if params["class"] == DEFAULT_MODEL_CLASS:
             params.setdefault("alpha", 1.0)
         threshold = params["threshold_bps"]
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not (
-            math.isfinite(threshold)
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not (math.isfinite(threshold))
         ):
             raise ValueError(f"variant #{position} threshold_bps={threshold!r} must be a number")
         columns = params.get("features")
