@@ -36,6 +36,7 @@ ui: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 db-stop: install
 	$(BIN)/econ-obs db stop
