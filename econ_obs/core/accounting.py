@@ -21,7 +21,7 @@ Conventions (all returns are fractions, 0.01 = 1 %):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from numbers import Real
 
 import numpy as np
@@ -39,6 +39,7 @@ from econ_obs.core.price_path import (
 )
 
 __all__ = [
+    "METRIC_NAMES",
     "CostBasis",
     "CostError",
     "Metrics",
@@ -101,6 +102,8 @@ class Metrics:
         return {k: v if isinstance(v, int) else float(v) for k, v in asdict(self).items()}
 
 
+# The metric names in order; they are also the metric columns of both result tables.
+METRIC_NAMES = tuple(field.name for field in fields(Metrics))
 ZERO_METRICS = Metrics(0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0)
 
 

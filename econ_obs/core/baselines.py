@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from econ_obs.core.accounting import (
+    METRIC_NAMES,
     ZERO_METRICS,
     CostBasis,
     Metrics,
@@ -20,15 +21,6 @@ from econ_obs.core.accounting import (
 
 BASELINE_TYPES = ("buy_and_hold", "random", "naive")
 SEED_DERIVATION = "default_rng(i) for i in range(n_seeds)"
-_METRIC_FIELDS = (
-    "net_return",
-    "gross_return",
-    "n_trades",
-    "sharpe",
-    "max_drawdown",
-    "exposure",
-    "hit_rate",
-)
 
 
 @dataclass(frozen=True)
@@ -112,12 +104,12 @@ def random_baseline(
     values (length n_seeds) are kept, never a seeds x bars array.
     """
     entry_prob = params.effective_entry_prob
-    per_seed = np.empty((len(_METRIC_FIELDS), params.n_seeds))
+    per_seed = np.empty((len(METRIC_NAMES), params.n_seeds))
     for seed in range(params.n_seeds):
         entry, exit_ = random_trades(path.n_bars, params.hold_bars, entry_prob, seed)
         metrics = evaluate_trades(path, entry, exit_, cost)
-        per_seed[:, seed] = [getattr(metrics, field) for field in _METRIC_FIELDS]
-    means = dict(zip(_METRIC_FIELDS, per_seed.mean(axis=1).tolist(), strict=True))
+        per_seed[:, seed] = [getattr(metrics, field) for field in METRIC_NAMES]
+    means = dict(zip(METRIC_NAMES, per_seed.mean(axis=1).tolist(), strict=True))
     net = per_seed[0]
     p05, p50, p95 = np.percentile(net, [5, 50, 95]).tolist()
     distribution = {

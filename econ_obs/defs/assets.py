@@ -6,8 +6,11 @@ one step (single-run backfill), so a sweep is one run per partitions definition.
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
+import numpy as np
 
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
 from econ_obs.core.accounting import CostBasis
@@ -62,9 +65,32 @@ def _basis(config: SweepConfig, key: ResultKey, feature_slice: FeatureSlice) -> 
     )
 
 
-def _slice_for(slices: dict, key: ResultKey) -> FeatureSlice:
-    by_key = {decode_slice_key(k): value for k, value in slices.items()}
-    return by_key[key.slice_key]
+@dataclass(frozen=True)
+class _ResultPartition:
+    """One (crypto, fold, cost_bps) partition with its slice, basis and cost, resolved once."""
+
+    partition_key: str
+    key: ResultKey
+    feature_slice: FeatureSlice
+    basis: PartitionBasis
+    cost: CostBasis
+
+
+def _result_partitions(
+    config: SweepConfig, partition_keys: list[str], slices: dict[str, FeatureSlice]
+) -> Iterator[_ResultPartition]:
+    """Yield each result partition of the run; its cost comes from its key and nowhere else."""
+    by_slice_key = {decode_slice_key(k): value for k, value in slices.items()}
+    for partition_key in partition_keys:
+        key = decode_result_key(partition_key)
+        feature_slice = by_slice_key[key.slice_key]
+        yield _ResultPartition(
+            partition_key,
+            key,
+            feature_slice,
+            _basis(config, key, feature_slice),
+            CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps),
+        )
 
 
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
@@ -150,26 +176,22 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
         with postgres.get_engine() as engine:
-            for partition_key in context.partition_keys:
-                key = decode_result_key(partition_key)
-                the_slice = _slice_for(feature_slice, key)
-                basis = _basis(config, key, the_slice)
-                cost = CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps)
-                results = evaluate_baselines(the_slice, cost, config.random_baseline)
+            for part in _result_partitions(config, context.partition_keys, feature_slice):
+                results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 rows = [
                     baseline_row(
-                        basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id
+                        part.basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id
                     )
                     for r in results
                 ]
-                replace_partition(engine, BASELINES_TABLE, basis, rows)
+                replace_partition(engine, BASELINES_TABLE, part.basis, rows)
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
-                        **basis_metadata(basis),
+                        **basis_metadata(part.basis),
                         **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
                     },
-                    partition_key=partition_key,
+                    partition_key=part.partition_key,
                 )
 
     @dg.asset(
@@ -187,40 +209,36 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        positions: dict[tuple, object] = {}  # a variant's positions do not depend on the cost
+        positions: dict[tuple, np.ndarray] = {}  # a variant's positions do not depend on cost
         with postgres.get_engine() as engine:
-            for partition_key in context.partition_keys:
-                key = decode_result_key(partition_key)
-                the_slice = _slice_for(feature_slice, key)
-                basis = _basis(config, key, the_slice)
-                cost = CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps)
+            for part in _result_partitions(config, context.partition_keys, feature_slice):
                 rows, variant_net = [], {}
                 for variant in config.variants:
-                    cache_key = (key.slice_key, variant.name)
+                    cache_key = (part.key.slice_key, variant.name)
                     if cache_key not in positions:
-                        positions[cache_key] = variant_positions(the_slice, variant)
-                    metrics = evaluate_variant(the_slice, positions[cache_key], cost)
+                        positions[cache_key] = variant_positions(part.feature_slice, variant)
+                    metrics = evaluate_variant(part.feature_slice, positions[cache_key], part.cost)
                     variant_net[variant.name] = metrics.net_return
                     rows.append(
                         result_row(
-                            basis,
+                            part.basis,
                             variant.name,
                             variant.params,
-                            the_slice.feature_hash,
+                            part.feature_slice.feature_hash,
                             metrics.as_dict(),
                             context.run_id,
                         )
                     )
-                replace_partition(engine, RESULTS_TABLE, basis, rows)
+                replace_partition(engine, RESULTS_TABLE, part.basis, rows)
                 with engine.connect() as connection:
-                    baseline_net = stored_baseline_net_returns(connection, basis)
+                    baseline_net = stored_baseline_net_returns(connection, part.basis)
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
-                        **basis_metadata(basis),
+                        **basis_metadata(part.basis),
                         **comparison_metadata(variant_net, baseline_net),
                     },
-                    partition_key=partition_key,
+                    partition_key=part.partition_key,
                 )
 
     return [market_bars, feature_slice, baseline_rows, model_results]

@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from econ_obs.core.accounting import METRIC_NAMES
+from econ_obs.core.baselines import BASELINE_TYPES
 from econ_obs.store.database import DatabaseError, describe, first_line
 
 RESULTS_TABLE = "finetune_results"
 BASELINES_TABLE = "finetune_baselines"
-BASELINE_TYPES = ("buy_and_hold", "random", "naive")
 KEY_COLUMNS = ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
 BASIS_COLUMNS = (
     "slippage_bps",
@@ -31,15 +32,8 @@ BASIS_COLUMNS = (
     "test_end",
     "n_test_bars",
 )
-METRIC_COLUMNS = (
-    "net_return",
-    "gross_return",
-    "n_trades",
-    "sharpe",
-    "max_drawdown",
-    "exposure",
-    "hit_rate",
-)
+# The metric columns are the fields of core Metrics, by design, in both tables.
+METRIC_COLUMNS = METRIC_NAMES
 RESULT_COLUMNS = (
     *KEY_COLUMNS,
     "variant",
