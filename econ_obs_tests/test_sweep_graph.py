@@ -287,3 +287,44 @@ def test_a_config_without_a_valid_cost_cannot_build_a_graph(small_config, cost_b
 
     with pytest.raises(CostError):
         CostBasis(cost_bps=cost_bps, slippage_bps=small_config.slippage_bps)
+
+
+class BrokenModel:
+    """A plug-in model whose fit always fails: a bug, not a lost connection."""
+
+    def fit(self, features, target):
+        raise RuntimeError("broken on purpose")
+
+    def predict(self, features):
+        raise RuntimeError("broken on purpose")
+
+
+def test_a_model_error_fails_at_once_without_retries(
+    small_config, sweep_resources, instance, engine
+):
+    from dataclasses import replace
+
+    from econ_obs.core.models import parse_variants
+
+    broken = replace(
+        small_config,
+        variants=tuple(parse_variants([{"name": "broken"}], f"{__name__}:BrokenModel")),
+    )
+
+    outcomes = run_small_sweep(broken, sweep_resources, instance)
+
+    assert not outcomes[-1].success
+    logs = instance.all_logs(outcomes[-1].dagster_run_id)
+    retries = [
+        e
+        for e in logs
+        if e.dagster_event and e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
+    ]
+    failures = [
+        e for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_FAILURE"
+    ]
+    assert retries == []
+    assert any("broken on purpose" in str(e.dagster_event.event_specific_data) for e in failures)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM finetune_results")).scalar() == 0
+        assert connection.execute(sa.text("SELECT count(*) FROM finetune_baselines")).scalar() == 24

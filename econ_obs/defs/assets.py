@@ -7,10 +7,12 @@ one step (single-run backfill), so a sweep is one run per partitions definition.
 
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
+from sqlalchemy.exc import OperationalError
 
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
 from econ_obs.core.accounting import CostBasis
@@ -31,6 +33,7 @@ from econ_obs.defs.partitions import (
     decode_slice_key,
 )
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.store.database import DatabaseError
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
@@ -45,6 +48,21 @@ GROUP = "econ_obs"
 SLICE_IO_MANAGER = "slice_io_manager"
 # Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
 DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@contextmanager
+def _retry_only_database_errors() -> Iterator[None]:
+    """Let the retry policy see lost connections only; any other error fails at once."""
+    try:
+        yield
+    except (DatabaseError, OperationalError):
+        raise  # transient: the partition was left untouched, so a retry is safe
+    except Exception as error:
+        raise dg.Failure(
+            description=f"{type(error).__name__}: {error}", allow_retries=False
+        ) from error
+
+
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
@@ -175,7 +193,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        with postgres.get_engine() as engine:
+        with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 rows = [
@@ -210,7 +228,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
         positions: dict[tuple, np.ndarray] = {}  # a variant's positions do not depend on cost
-        with postgres.get_engine() as engine:
+        with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
                 rows, variant_net = [], {}
                 for variant in config.variants:
