@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from econ_obs.store.results import KEY_COLUMNS, PartitionBasis
+
 _RESULTS = sa.text(
     """
     SELECT crypto, fold_id, cost_bps, variant, net_return
@@ -95,12 +97,9 @@ _PARTITION_BASELINES = sa.text(
 )
 
 
-def stored_baseline_net_returns(connection: Connection, basis) -> dict[str, float]:
+def stored_baseline_net_returns(connection: Connection, basis: PartitionBasis) -> dict[str, float]:
     """Return {baseline_type: net_return} stored for one partition's key."""
-    params = {
-        name: getattr(basis, name)
-        for name in ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
-    }
+    params = {name: basis.as_row()[name] for name in KEY_COLUMNS}
     return {
         row.baseline_type: row.net_return
         for row in connection.execute(_PARTITION_BASELINES, params)
