@@ -172,8 +172,14 @@ def evaluate_trades(
     sum_q2 = float(rows[:, SQUARED_SUM].sum()) - 2 * side * float(rows[:, EDGE_RETURNS].sum())
     sum_q2 += side * side * (2 * n_trades + 2 * one_interval)
     mean_q = sum_q / n_intervals
-    std_q = math.sqrt(max(sum_q2 / n_intervals - mean_q * mean_q, 0.0))
-    sharpe = mean_q / std_q * math.sqrt(path.bars_per_year) if std_q > 1e-15 else 0.0
+    mean_q2 = sum_q2 / n_intervals
+    variance_q = mean_q2 - mean_q * mean_q
+    # E[q^2] - E[q]^2 cancels: a variance within rounding of E[q^2] (one interval, or every
+    # per-bar return equal) is zero, and a zero-variance series has no sharpe.
+    if variance_q <= 1e-12 * mean_q2:
+        sharpe = 0.0
+    else:
+        sharpe = mean_q / math.sqrt(variance_q) * math.sqrt(path.bars_per_year)
 
     # Drawdown: per-trade range ratios scaled by equity, against a running peak across trades.
     scale = np.concatenate(([1.0], equity_after[:-1]))
