@@ -30,6 +30,7 @@ REPORT_COLUMNS = (
     "excess_over_random",
 )
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
+UI_SHUTDOWN_SECONDS = 30
 
 
 def _config(args: argparse.Namespace) -> SweepConfig:
@@ -169,17 +170,28 @@ def _ui(args: argparse.Namespace) -> int:
         str(project_home() / "workspace.yaml"),
     ]
     print(f"Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it and the embedded server)")
-    process = subprocess.Popen(command, cwd=project_home())
+    # Its own process group, with SIGINT restored (a background shell ignores it), so that we
+    # can stop dagster dev and every process it starts, before the database they all use.
+    process = subprocess.Popen(
+        command,
+        cwd=project_home(),
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # so that the embedded server is stopped on the way out
+        raise KeyboardInterrupt  # a SIGTERM shuts down like Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+        os.killpg(process.pid, signal.SIGINT)  # dagster dev shuts its children down on SIGINT
+        try:
+            return process.wait(timeout=UI_SHUTDOWN_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait()
 
 
 def add_verbs(verbs: argparse._SubParsersAction) -> None:
