@@ -9,13 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy.engine import URL, Connection
 
 from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
 from econ_obs.paths import project_home
 from econ_obs.runtime import prepare_runtime
 from econ_obs.store.database import connect, make_engine
-from econ_obs.store.report import Comparison, comparisons
+from econ_obs.store.report import comparisons
 
 REPORT_COLUMNS = (
     "crypto",
@@ -31,17 +34,18 @@ REPORT_COLUMNS = (
 )
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
 UI_SHUTDOWN_SECONDS = 30
+T = TypeVar("T")
 
 
 def _config(args: argparse.Namespace) -> SweepConfig:
     return load_sweep_config(args.config)
 
 
-def _read(config: SweepConfig, database_url, reader):
+def _read(database_url: URL, reader: Callable[[Connection], T]) -> T:
     engine = make_engine(database_url)
     try:
         with connect(engine) as connection:
-            return reader(connection, config)
+            return reader(connection)
     finally:
         engine.dispose()
 
@@ -61,11 +65,9 @@ def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) ->
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=out)
 
 
-def _report_rows(config: SweepConfig, database_url) -> list[dict]:
-    found: list[Comparison] = _read(
-        config, database_url, lambda c, cfg: comparisons(c, cfg.run_id, cfg.strategy)
-    )
-    return [{**row.as_dict(), "random_mean": row.random_mean} for row in found]
+def _report_rows(config: SweepConfig, database_url: URL) -> list[dict]:
+    found = _read(database_url, lambda c: comparisons(c, config.run_id, config.strategy))
+    return [row.as_dict() for row in found]
 
 
 def _print_check_failures(failures: dict[str, list[dict]]) -> None:
@@ -77,15 +79,16 @@ def _print_check_failures(failures: dict[str, list[dict]]) -> None:
             print(f"  ... and {len(offending) - 50} more")
 
 
-def _run_checks(config: SweepConfig, database_url) -> dict[str, list[dict]]:
+def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]:
     from econ_obs.defs.checks import CHECK_NAMES, evaluate_check
 
-    def read(connection, cfg):
+    def read(connection: Connection) -> dict[str, list[dict]]:
         return {
-            name: evaluate_check(connection, name, cfg.run_id, cfg.strategy) for name in CHECK_NAMES
+            name: evaluate_check(connection, name, config.run_id, config.strategy)
+            for name in CHECK_NAMES
         }
 
-    return {name: rows for name, rows in _read(config, database_url, read).items() if rows}
+    return {name: rows for name, rows in _read(database_url, read).items() if rows}
 
 
 def _sweep(args: argparse.Namespace) -> int:
