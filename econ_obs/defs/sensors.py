@@ -105,8 +105,24 @@ def sweep_alert_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource
 ) -> dg.SkipReason:
     after = int(context.cursor or 0)
-    check_records = _records(context.instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, after)
-    failure_records = _records(context.instance, dg.DagsterEventType.RUN_FAILURE, after)
+    batches = [
+        _records(context.instance, event_type, after)
+        for event_type in (
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+            dg.DagsterEventType.RUN_FAILURE,
+        )
+    ]
+    if not any(batches):
+        return dg.SkipReason("no new failures")
+    # The cursor is one storage id for both kinds: stop at the end of any batch that was cut
+    # at the limit, so that nothing after the cursor is skipped.
+    cutoff = min(
+        (batch[-1].storage_id for batch in batches if len(batch) == _BATCH),
+        default=max(batch[-1].storage_id for batch in batches if batch),
+    )
+    check_records, failure_records = (
+        [record for record in batch if record.storage_id <= cutoff] for batch in batches
+    )
     alerts = [alert for record in check_records for alert in check_alerts(record)]
     alerts += [run_failure_alert(context.instance, record) for record in failure_records]
     if alerts:
@@ -117,7 +133,5 @@ def sweep_alert_sensor(
             logger.error(line)
             context.log.error(line)
         _post_to_slack(alerts)
-    seen = [record.storage_id for record in (*check_records, *failure_records)]
-    if seen:
-        context.update_cursor(str(max(seen)))
+    context.update_cursor(str(cutoff))
     return dg.SkipReason(f"{len(alerts)} alert(s) written" if alerts else "no new failures")
