@@ -177,14 +177,17 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 out[partition_key] = feature_slice
         return out
 
-    slice_input = {"feature_slice": dg.AssetIn(partition_mapping=parts.slice_to_result)}
+    # Both result assets: same partitions, same single upstream slice, same retry rule.
+    result_asset = {
+        "partitions_def": parts.results,
+        "backfill_policy": SINGLE_RUN,
+        "retry_policy": DATABASE_RETRY,
+        "group_name": GROUP,
+        "ins": {"feature_slice": dg.AssetIn(partition_mapping=parts.slice_to_result)},
+    }
 
     @dg.asset(
-        partitions_def=parts.results,
-        backfill_policy=SINGLE_RUN,
-        retry_policy=DATABASE_RETRY,
-        group_name=GROUP,
-        ins=slice_input,
+        **result_asset,
         description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps), on the "
         "slice's test window at the partition's cost; written to finetune_baselines.",
     )
@@ -213,11 +216,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 )
 
     @dg.asset(
-        partitions_def=parts.results,
-        backfill_policy=SINGLE_RUN,
-        retry_policy=DATABASE_RETRY,
-        group_name=GROUP,
-        ins=slice_input,
+        **result_asset,
         deps=[baseline_rows],
         description="One row per model variant per (crypto, fold, cost_bps); written to "
         "finetune_results. Runs after baseline_rows so its metadata compares the two.",
