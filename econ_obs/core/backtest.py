@@ -8,6 +8,7 @@ model row and its baselines can only differ in what they trade, never in the bas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,8 +40,9 @@ class FeatureSlice:
         """Close prices of the test window, in quote currency."""
         return self.close.to_numpy()[self.test_slice]
 
+    @cached_property
     def price_path(self) -> PricePath:
-        """Return the accounting path of the test window."""
+        """The accounting path of the test window, built once and shared by every cost."""
         return PricePath(self.test_close, self.bars_per_year)
 
 
@@ -88,11 +90,11 @@ def evaluate_variant(
     feature_slice: FeatureSlice, positions: np.ndarray, cost: CostBasis
 ) -> Metrics:
     """Return the metrics of a variant's positions on the slice's test window at `cost`."""
-    return evaluate_positions(feature_slice.price_path(), positions, cost)
+    return evaluate_positions(feature_slice.price_path, positions, cost)
 
 
 def evaluate_baselines(
     feature_slice: FeatureSlice, cost: CostBasis, random_params: RandomBaselineParams
 ) -> list[BaselineResult]:
     """Return buy_and_hold, random and naive on the slice's test window at `cost`."""
-    return all_baselines(feature_slice.price_path(), cost, random_params)
+    return all_baselines(feature_slice.price_path, cost, random_params)
