@@ -46,6 +46,8 @@ __all__ = [
     "PricePath",
     "evaluate_positions",
     "evaluate_trades",
+    "placement_net_returns",
+    "trade_gross_returns",
     "trades_from_positions",
 ]
 
@@ -207,3 +209,36 @@ def evaluate_positions(path: PricePath, positions: np.ndarray, cost: CostBasis) 
         raise ValueError(f"{held.size} positions for {path.n_bars} bars; give one per bar")
     entry_idx, exit_idx = trades_from_positions(held)
     return evaluate_trades(path, entry_idx, exit_idx, cost)
+
+
+def trade_gross_returns(path: PricePath, entry_idx: np.ndarray, exit_idx: np.ndarray) -> np.ndarray:
+    """Return each trade's gross return, close[exit] / close[entry] - 1 (a fraction)."""
+    entry = np.asarray(entry_idx, dtype=np.int64).reshape(-1)
+    exit_ = np.asarray(exit_idx, dtype=np.int64).reshape(-1)
+    if entry.size:
+        _check_trades(path, entry, exit_)
+    return path.close[exit_] / path.close[entry] - 1.0
+
+
+def placement_net_returns(
+    path: PricePath, entries: np.ndarray, exits: np.ndarray, cost: CostBasis
+) -> np.ndarray:
+    """Return the net return of each row of (n_placements, n_trades) entries/exits; O(trades).
+
+    The batched form of evaluate_trades' net_return, for many placements of the same number of
+    trades: the product over trades of (close[exit] / close[entry] - round_trip_cost), minus 1.
+    The caller guarantees each row is in time order, non-overlapping and inside the path.
+    """
+    if not isinstance(cost, CostBasis):
+        raise CostError(f"cost must be a CostBasis, got {cost!r}")
+    entries = np.asarray(entries, dtype=np.int64)
+    exits = np.asarray(exits, dtype=np.int64)
+    if entries.shape != exits.shape or entries.ndim != 2:
+        raise ValueError(f"entries {entries.shape} and exits {exits.shape} must be one 2-D shape")
+    if entries.shape[1] == 0:
+        return np.zeros(entries.shape[0])
+    if entries.min() < 0 or exits.max() > path.n_bars - 1 or (exits <= entries).any():
+        raise ValueError(f"placements must lie inside bars 0..{path.n_bars - 1} with entry < exit")
+    growth = path.close[exits] / path.close[entries]
+    growth -= cost.round_trip_cost
+    return np.prod(growth, axis=1) - 1.0
