@@ -6,7 +6,7 @@ function, so a model row and its baseline rows can be compared number for number
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,8 @@ class BaselineResult:
     baseline_type: str
     metrics: Metrics
     params: dict
+    # The random baseline's per-seed values, {metric name: array of n_seeds}; None otherwise.
+    per_seed: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
 
 
 def buy_and_hold(path: PricePath, cost: CostBasis) -> BaselineResult:
@@ -126,7 +128,8 @@ def random_baseline(
         "seed_derivation": SEED_DERIVATION,
         "net_return_distribution": distribution,
     }
-    return BaselineResult("random", Metrics(**means), result_params)
+    per_seed_values = dict(zip(METRIC_NAMES, per_seed, strict=True))
+    return BaselineResult("random", Metrics(**means), result_params, per_seed_values)
 
 
 def all_baselines(

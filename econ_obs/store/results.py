@@ -23,6 +23,7 @@ from econ_obs.store.database import DatabaseError, describe, first_line
 
 RESULTS_TABLE = "finetune_results"
 BASELINES_TABLE = "finetune_baselines"
+SEEDS_TABLE = "finetune_random_seeds"
 KEY_COLUMNS = ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
 BASIS_COLUMNS = (
     "slippage_bps",
@@ -34,6 +35,28 @@ BASIS_COLUMNS = (
 )
 # The metric columns are the fields of core Metrics, by design, in both tables.
 METRIC_COLUMNS = METRIC_NAMES
+# A model row's significance (migration 004); see econ_obs.store.significance for the values.
+SIGNIFICANCE_COLUMNS = (
+    "matched_n_perms",
+    "matched_null_seed",
+    "matched_null_net_returns",
+    "matched_null_mean",
+    "matched_null_p05",
+    "matched_null_p95",
+    "p_value_matched",
+    "random_n_seeds",
+    "p_value_random",
+    "breakeven_cost_bps",
+    "gross_edge_bps_per_trade",
+    "n_returns",
+    "sharpe_per_bar",
+    "return_skew",
+    "return_kurtosis",
+    "dsr_n_trials",
+    "dsr_sharpe_variance",
+    "dsr_expected_max_sharpe",
+    "deflated_sharpe",
+)
 RESULT_COLUMNS = (
     *KEY_COLUMNS,
     "variant",
@@ -41,6 +64,8 @@ RESULT_COLUMNS = (
     "model_hyperparams",
     "feature_hash",
     *METRIC_COLUMNS,
+    *SIGNIFICANCE_COLUMNS,
+    "equity_curve",
     "dagster_run_id",
 )
 BASELINE_COLUMNS = (
@@ -49,11 +74,14 @@ BASELINE_COLUMNS = (
     *BASIS_COLUMNS,
     *METRIC_COLUMNS,
     "baseline_params",
+    "equity_curve",
     "dagster_run_id",
 )
+SEED_COLUMNS = (*KEY_COLUMNS, "slippage_bps", "seed", "net_return", "sharpe", "n_trades")
 _TABLES = {
     RESULTS_TABLE: sa.table(RESULTS_TABLE, *(sa.column(c) for c in RESULT_COLUMNS)),
     BASELINES_TABLE: sa.table(BASELINES_TABLE, *(sa.column(c) for c in BASELINE_COLUMNS)),
+    SEEDS_TABLE: sa.table(SEEDS_TABLE, *(sa.column(c) for c in SEED_COLUMNS)),
 }
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock_key))")
 
@@ -114,14 +142,22 @@ def result_row(
     feature_hash: str,
     metrics: dict,
     dagster_run_id: str | None,
+    significance: dict | None = None,
+    equity_curve: dict | None = None,
 ) -> dict:
-    """Return one finetune_results row."""
+    """Return one finetune_results row; significance maps SIGNIFICANCE_COLUMNS (None if absent)."""
+    significance = significance or {}
+    unknown = set(significance) - set(SIGNIFICANCE_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown significance columns {sorted(unknown)}")
     return {
         **basis.as_row(),
         "variant": variant,
         "model_hyperparams": json.dumps(model_hyperparams, sort_keys=True),
         "feature_hash": feature_hash,
         **_metrics(metrics, integer_trades=True),
+        **{name: significance.get(name) for name in SIGNIFICANCE_COLUMNS},
+        "equity_curve": None if equity_curve is None else json.dumps(equity_curve),
         "dagster_run_id": dagster_run_id,
     }
 
@@ -132,6 +168,7 @@ def baseline_row(
     baseline_params: dict,
     metrics: dict,
     dagster_run_id: str | None,
+    equity_curve: dict | None = None,
 ) -> dict:
     """Return one finetune_baselines row."""
     return {
@@ -139,17 +176,37 @@ def baseline_row(
         "baseline_type": baseline_type,
         **_metrics(metrics, integer_trades=False),
         "baseline_params": json.dumps(baseline_params, sort_keys=True),
+        "equity_curve": None if equity_curve is None else json.dumps(equity_curve),
         "dagster_run_id": dagster_run_id,
     }
 
 
+def seed_rows(basis: PartitionBasis, per_seed: dict[str, Sequence[float]]) -> list[dict]:
+    """Return one finetune_random_seeds row per seed (seed i is default_rng(i))."""
+    key = {c: basis.as_row()[c] for c in (*KEY_COLUMNS, "slippage_bps")}
+    return [
+        {**key, "seed": seed, "net_return": float(net), "sharpe": float(sharpe), "n_trades": int(n)}
+        for seed, (net, sharpe, n) in enumerate(
+            zip(per_seed["net_return"], per_seed["sharpe"], per_seed["n_trades"], strict=True)
+        )
+    ]
+
+
 def replace_partition(
-    engine: Engine, table: str, basis: PartitionBasis, rows: Sequence[dict]
+    engine: Engine,
+    table: str,
+    basis: PartitionBasis,
+    rows: Sequence[dict],
+    random_seeds: Sequence[dict] | None = None,
 ) -> int:
     """Replace the partition's rows in `table` with `rows` in one transaction; return the count.
 
     Baselines are all three types or nothing: an incomplete set is refused before writing.
+    With baselines, `random_seeds` (the random row's per-seed values) replace the key's seed
+    rows in the same transaction, so the mean row and its seeds can never disagree.
     """
+    if random_seeds is not None and table != BASELINES_TABLE:
+        raise ValueError(f"random seeds are written with {BASELINES_TABLE}, not {table}")
     if table == BASELINES_TABLE:
         types = sorted(row["baseline_type"] for row in rows)
         if types != sorted(BASELINE_TYPES):
@@ -162,14 +219,19 @@ def replace_partition(
         mismatched = [c for c in (*KEY_COLUMNS, *BASIS_COLUMNS) if row[c] != key[c]]
         if mismatched:
             raise ValueError(f"row for {basis.describe()} differs from its basis in {mismatched}")
-    target = _TABLES[table]
-    delete = sa.delete(target).where(*(target.c[c] == sa.bindparam(c) for c in KEY_COLUMNS))
+    writes = [(_TABLES[table], rows)]
+    if random_seeds is not None:
+        writes.append((_TABLES[SEEDS_TABLE], random_seeds))
     try:
         with engine.begin() as connection:
             connection.execute(_LOCK, {"lock_key": f"{table}|{basis.describe()}"})
-            connection.execute(delete, {c: key[c] for c in KEY_COLUMNS})
-            if rows:
-                connection.execute(sa.insert(target), list(rows))
+            for target, target_rows in writes:
+                delete = sa.delete(target).where(
+                    *(target.c[c] == sa.bindparam(c) for c in KEY_COLUMNS)
+                )
+                connection.execute(delete, {c: key[c] for c in KEY_COLUMNS})
+                if target_rows:
+                    connection.execute(sa.insert(target), list(target_rows))
     except DBAPIError as error:
         if not error.connection_invalidated and not isinstance(error, sa.exc.OperationalError):
             raise
