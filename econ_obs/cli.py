@@ -13,8 +13,13 @@ from econ_obs.store.database import (
     make_engine,
     render_libpq,
     resolve_database_url,
+    shown,
 )
-from econ_obs.store.embedded import ensure_embedded_server, stop_embedded_server
+from econ_obs.store.embedded import (
+    EmbeddedServerError,
+    ensure_embedded_server,
+    stop_embedded_server,
+)
 from econ_obs.store.migrations import MigrationError, migrate, migration_status
 
 EXIT_USAGE_OR_SETUP = 2
@@ -40,7 +45,7 @@ def _db_status(args: argparse.Namespace) -> int:
         rows = migration_status(engine)
     finally:
         engine.dispose()
-    print(f"database: {url.render_as_string(hide_password=True)}")
+    print(f"database: {shown(url)}")
     for row in rows:
         when = row.applied_at.isoformat(timespec="seconds") if row.applied_at else ""
         print(f"  {row.version:03d}_{row.name:<32} {row.state:<8} {when}")
@@ -99,7 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DatabaseError, MigrationError, ConfigError, MarketDataError) as error:
+    except (
+        DatabaseError,
+        EmbeddedServerError,
+        MigrationError,
+        ConfigError,
+        MarketDataError,
+    ) as error:
         print(f"econ-obs: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_SETUP
 

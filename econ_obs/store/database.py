@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,13 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from econ_obs.store.embedded import ensure_embedded_server
+from econ_obs.store.embedded import EmbeddedServerError, ensure_embedded_server
 
 DATABASE_ENV_VAR = "ECON_OBS_DATABASE_URL"
 # psycopg2 comes with dagster-postgres; SQLAlchemy 2.1 would otherwise pick psycopg 3.
 DRIVER_NAME = "postgresql+psycopg2"
 DAGSTER_DATABASE_ENV_VAR = "ECON_OBS_DAGSTER_DATABASE_URL"
 EMBEDDED_DATABASE = "econ_obs"
+# "scheme://user:password@": mask to the last "@" (over-masking is safe), and "?password=".
+_URL_PASSWORD = re.compile(r"(://[^:/?#@]*:).*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 class DatabaseError(RuntimeError):
@@ -29,8 +33,13 @@ def parse_url(url: str, source: str = DATABASE_ENV_VAR) -> URL:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseError(
-            f"malformed database URL in {source}: {url!r}; "
+            f"malformed database URL in {source}: {mask_password(url)!r}; "
             "expected postgresql://user:password@host:port/database"
+        ) from None
+    except ValueError:  # SQLAlchemy parses the port with int() and lets its error through
+        raise DatabaseError(
+            f"malformed database URL in {source}: {mask_password(url)!r} has a port that is"
+            " not a number; write e.g. postgresql://user:password@host:5432/database"
         ) from None
     if parsed.get_backend_name() != "postgresql":
         raise DatabaseError(
@@ -38,8 +47,18 @@ def parse_url(url: str, source: str = DATABASE_ENV_VAR) -> URL:
             f"got backend {parsed.get_backend_name()!r}"
         )
     if not parsed.database:
-        raise DatabaseError(f"{source} names no database: {url!r}")
+        raise DatabaseError(f"{source} names no database: {shown(parsed)!r}")
     return parsed.set(drivername=DRIVER_NAME)
+
+
+def mask_password(url: str) -> str:
+    """Return a URL string, parsable or not, with any password replaced by ***."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+
+
+def shown(url: URL) -> str:
+    """Return the URL as every message and log line shows it: password masked."""
+    return mask_password(url.render_as_string(hide_password=True))
 
 
 def describe(url: URL) -> str:
@@ -64,7 +83,11 @@ def resolve_database_url(keep_embedded_running: bool = False) -> URL:
     configured = os.environ.get(DATABASE_ENV_VAR)
     if configured:
         return parse_url(configured)
-    server_url = parse_url(ensure_embedded_server(keep_running=keep_embedded_running), "pgserver")
+    try:
+        embedded = ensure_embedded_server(keep_running=keep_embedded_running)
+    except EmbeddedServerError as error:
+        raise DatabaseError(str(error)) from None
+    server_url = parse_url(embedded, "pgserver")
     ensure_database(server_url, EMBEDDED_DATABASE)
     return with_database(server_url, EMBEDDED_DATABASE)
 
@@ -101,9 +124,11 @@ def connect(engine: Engine) -> Iterator[Connection]:
     try:
         connection = engine.connect()
     except DBAPIError as error:
-        raise DatabaseError(
-            f"cannot connect to {describe(engine.url)}: {first_line(error.orig)}"
-        ) from None
+        reason = first_line(error.orig)
+        for secret in (engine.url.password, engine.url.query.get("password")):
+            if secret and isinstance(secret, str):  # a driver may quote what it was given
+                reason = reason.replace(secret, "***")
+        raise DatabaseError(f"cannot connect to {describe(engine.url)}: {reason}") from None
     with connection:
         yield connection
 
