@@ -15,6 +15,11 @@ from typing import Any, NoReturn
 import yaml
 
 MISSING: Any = object()  # default for "this key is required"
+EXCERPT_CHARS = 200  # the most of a user's value or file an error message quotes
+MAX_FILE_BYTES = 1_000_000  # a sweep file is a few kB; anything this big is not one
+# Aliases reuse a node; a few nested anchors can still stand for billions of nodes ("billion
+# laughs") that json.dumps or repr would then expand. A sweep expands to a few hundred.
+MAX_EXPANDED_NODES = 100_000
 _ENV_REFERENCE = re.compile(r"\$(?:\{([^}]*)\}|(\w+))")
 
 
@@ -28,10 +33,22 @@ def fail(source_path: Path, key_path: str, problem: str) -> NoReturn:
     raise ConfigError(re.sub(r"\s*\n\s*", " ", f"{where}: {problem}"))
 
 
+def excerpt(value: Any) -> str:
+    """Return repr(value), cut to EXCERPT_CHARS characters so a message stays short."""
+    return cut(repr(value))
+
+
+def cut(text: str) -> str:
+    """Return text, or its first EXCERPT_CHARS characters and how long it was."""
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
+
+
 def whole_number(source_path: Path, key_path: str, value: Any) -> int:
     """Return value if it is an int; YAML `true` is a bool, an int subclass, and is refused."""
     if isinstance(value, bool) or not isinstance(value, int):
-        fail(source_path, key_path, f"{value!r} is not a whole number; write an integer like 24")
+        fail(source_path, key_path, f"{excerpt(value)} is not a whole number; write e.g. 24")
     return value
 
 
@@ -44,13 +61,13 @@ class Section:
             fail(
                 source_path,
                 key_path or "(top level)",
-                f"{raw!r} is not a mapping; write keys under it: {', '.join(allowed)}",
+                f"{excerpt(raw)} is not a mapping; write keys under it: {', '.join(allowed)}",
             )
         for key in raw:
             if key not in allowed:
                 self.fail(
                     str(key),
-                    f"unknown key {key!r} in {key_path or 'the top level'};"
+                    f"unknown key {excerpt(key)} in {key_path or 'the top level'};"
                     f" allowed: {', '.join(allowed)}",
                 )
 
@@ -75,7 +92,7 @@ class Section:
     def text(self, name: str, example: str, default: Any = MISSING) -> str:
         value = self.get(name, example, default)
         if not isinstance(value, str) or not value.strip():
-            self.fail(name, f"{value!r} is not a non-empty string; write e.g. {name}: {example}")
+            self.fail(name, f"{excerpt(value)} is not a non-empty string; write e.g. {example}")
         return value
 
     def integer(self, name: str, example: str, default: Any = MISSING) -> int:
@@ -86,13 +103,15 @@ class Section:
     ) -> str:
         value = self.text(name, example, default)
         if not pattern.fullmatch(value):
-            self.fail(name, f"{value!r} does not match {pattern.pattern}; write e.g. {example}")
+            self.fail(
+                name, f"{excerpt(value)} does not match {pattern.pattern}; write e.g. {example}"
+            )
         return value
 
     def non_negative_number(self, name: str, example: str) -> float:
         value = self.get(name, example)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(name, f"{value!r} is not a number; write e.g. {name}: {example}")
+            self.fail(name, f"{excerpt(value)} is not a number; write e.g. {name}: {example}")
         if not math.isfinite(value) or value < 0:
             self.fail(name, f"{value!r} must be a finite number >= 0; write e.g. {name}: {example}")
         return float(value)
@@ -101,11 +120,11 @@ class Section:
         """The non-empty list under name; check_item(key_path, item) fails on a bad item."""
         values = self.get(name, example)
         if not isinstance(values, list) or not values:
-            self.fail(name, f"{values!r} is not a non-empty list; write e.g. {name}: {example}")
+            self.fail(name, f"{excerpt(values)} is not a non-empty list; write e.g. {example}")
         for index, value in enumerate(values):
             check_item(f"{name}[{index}]", value)
             if value in values[:index]:
-                self.fail(f"{name}[{index}]", f"{value!r} is listed twice; remove the duplicate")
+                self.fail(f"{name}[{index}]", f"{excerpt(value)} is listed twice; remove one")
         return tuple(values)
 
     def fail_from(self, error: ValueError, fields: tuple[str, ...]) -> NoReturn:
@@ -147,13 +166,87 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _AliasBombError(yaml.YAMLError):
+    """The document's aliases expand past MAX_EXPANDED_NODES, or refer to themselves."""
+
+
+class _BoundedLoader(_UniqueKeyLoader):
+    """Refuses a document whose aliases would expand to more than MAX_EXPANDED_NODES nodes."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the nodes the tree would have with every alias written out, without expanding."""
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        if children_counted:
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)  # keep the numbers small
+            if total > MAX_EXPANDED_NODES:
+                raise _AliasBombError(
+                    f"its anchors and aliases expand to more than {MAX_EXPANDED_NODES} values;"
+                    " write the values out instead of nesting aliases"
+                )
+            continue
+        if id(node) in sizes:
+            continue  # an alias of a node already counted
+        if id(node) in entered:
+            raise _AliasBombError("an alias refers to a node that contains it; remove the loop")
+        entered.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+
+
+def _read_text(source_path: Path) -> str:
+    try:
+        with source_path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        fail(source_path, "", f"cannot be read ({error.strerror}); check the path and permissions")
+    if len(data) > MAX_FILE_BYTES:
+        fail(source_path, "", f"is over {MAX_FILE_BYTES} bytes, too big for a sweep file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail(source_path, "", "is not UTF-8 text; pass a sweep YAML file")
+
+
 def read_yaml_mapping(source_path: Path) -> dict:
     """Parse the YAML file at source_path and return its top-level mapping."""
     try:
-        # A SafeLoader subclass: as safe as yaml.safe_load, plus the duplicate-key check.
-        raw = yaml.load(source_path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        # A SafeLoader subclass: as safe as yaml.safe_load, plus duplicate-key and size checks.
+        raw = yaml.load(_read_text(source_path), Loader=_BoundedLoader)
+    except _AliasBombError as error:
+        fail(source_path, "", f"{error}")
     except yaml.YAMLError as error:
-        fail(source_path, "", f"is not valid YAML ({error}); fix the syntax at the line shown")
+        fail(
+            source_path,
+            "",
+            f"is not valid YAML ({cut(str(error))}); fix the syntax at the line shown",
+        )
     if raw is None:
         fail(source_path, "", "the file is empty; start from econ_obs/sweeps/default.yaml")
+    if not isinstance(raw, dict):
+        fail(
+            source_path,
+            "",
+            f"is not a YAML mapping of sweep keys (it holds a {type(raw).__name__}:"
+            f" {excerpt(raw)}); start from econ_obs/sweeps/default.yaml",
+        )
     return raw
