@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import json
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ import pandas as pd
 DEFAULT_MODEL_CLASS = "econ_obs.core.models:RidgeSignal"
 # Variant keys the pipeline reads itself; every other key is a model constructor kwarg.
 PIPELINE_KEYS = ("class", "name", "threshold_bps", "features")
+# Comma-separated module names a model.class may come from (a name allows its submodules too).
+# Unset: any module, since a sweep file is trusted input and a plug-in is code by design.
+PLUGIN_MODULES_ENV_VAR = "ECON_OBS_PLUGIN_MODULES"
 
 
 @dataclass(frozen=True)
@@ -112,11 +116,35 @@ def parse_variants(raw_variants: list[dict], model_class: str | None) -> list[Mo
     return variants
 
 
+def allowed_plugin_modules() -> tuple[str, ...] | None:
+    """Return the module names $ECON_OBS_PLUGIN_MODULES allows, or None when it is unset."""
+    configured = os.environ.get(PLUGIN_MODULES_ENV_VAR, "")
+    names = tuple(name.strip() for name in configured.split(",") if name.strip())
+    return names or None
+
+
+def _check_plugin_allowed(import_path: str, module_name: str) -> None:
+    allowed = allowed_plugin_modules()
+    if allowed is None or module_name == DEFAULT_MODEL_CLASS.partition(":")[0]:
+        return
+    if any(module_name == name or module_name.startswith(f"{name}.") for name in allowed):
+        return
+    raise ValueError(
+        f"model class {import_path!r}: module {module_name!r} is not in"
+        f" {PLUGIN_MODULES_ENV_VAR}={','.join(allowed)}; add it there if you trust its code"
+    )
+
+
 def load_model_class(import_path: str) -> type:
-    """Return the class named by "package.module:Class"; it must have fit and predict."""
+    """Return the class named by "package.module:Class"; it must have fit and predict.
+
+    Importing runs the module's code as the current user (like a Dagster code location), so
+    a module outside $ECON_OBS_PLUGIN_MODULES, when that is set, is refused before import.
+    """
     module_name, _, class_name = str(import_path).partition(":")
     if not module_name or not class_name:
         raise ValueError(f"model class {import_path!r} must look like 'package.module:Class'")
+    _check_plugin_allowed(import_path, module_name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -135,6 +163,12 @@ def load_model_class(import_path: str) -> type:
             "give it fit(X, y) and predict(X)"
         )
     return model_class
+
+
+def new_model(params: dict) -> object:
+    """Return an unfitted model built from a variant's params (its non-pipeline keys)."""
+    kwargs = {key: value for key, value in params.items() if key not in PIPELINE_KEYS}
+    return load_model_class(params.get("class", DEFAULT_MODEL_CLASS))(**kwargs)
 
 
 def model_positions(
@@ -172,8 +206,7 @@ def model_positions(
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
     std[std == 0] = 1.0
-    kwargs = {key: value for key, value in variant.params.items() if key not in PIPELINE_KEYS}
-    model = load_model_class(variant.params.get("class", DEFAULT_MODEL_CLASS))(**kwargs)
+    model = new_model(variant.params)
     model.fit((x_train - mean) / std, label)
     x_test = values[test_slice]
     ready = np.isfinite(x_test).all(axis=1)
