@@ -17,7 +17,7 @@ from econ_obs.core.baselines import RandomBaselineParams
 from econ_obs.core.features import factor_names, factor_needs_btc
 from econ_obs.core.folds import FoldConfig
 from econ_obs.core.market_data import DATA_FORMATS, MarketDataError, find_crypto_file
-from econ_obs.core.models import ModelVariant, parse_variants
+from econ_obs.core.models import ModelVariant, load_model_class, new_model, parse_variants
 from econ_obs.core.sample_data import SAMPLE_CRYPTOS
 from econ_obs.sweeps.yaml_reader import (
     ConfigError,
@@ -172,6 +172,9 @@ def _parse_costs(top: Section) -> tuple[int, ...]:
             top.fail(key_path, f"{cost!r} is not whole basis points (stored as INT); write e.g. 10")
         if cost < 0:
             top.fail(key_path, f"{cost!r} is negative; a per-side fee is 0 bps or more")
+        # 10000 bps is 100% per side; far below the INT column's 2147483647.
+        if cost > 10_000:
+            top.fail(key_path, f"{cost!r} bps is over 10000 (100% per side); write e.g. 10")
 
     return top.unique_list("costs_bps", "[10, 15, 30]  # per-side fee, bps", check_cost)
 
@@ -179,6 +182,9 @@ def _parse_costs(top: Section) -> tuple[int, ...]:
 def _parse_folds(top: Section) -> FoldConfig:
     folds = top.section("folds", _FOLD_KEYS)
     values = {name: folds.integer(name, "24") for name in _FOLD_KEYS}
+    max_folds = 1000  # one partition per fold x crypto x cost; more would hang the UI and runs
+    if values["n_folds"] > max_folds:
+        folds.fail("n_folds", f"{values['n_folds']} is over {max_folds} folds; write e.g. 5")
     try:
         return FoldConfig(**values)
     except ValueError as error:
@@ -190,16 +196,30 @@ def _parse_variants(top: Section) -> tuple[ModelVariant, ...]:
     model_class = None
     if "class" in model.raw:
         model_class = model.matching("class", _MODEL_CLASS, "my_pkg.models:MyModel")
+        try:
+            load_model_class(model_class)
+        except ValueError as error:
+            model.fail("class", str(error))
 
     def check_variant(key_path: str, variant: Any) -> None:
         if not isinstance(variant, dict):
             model.fail(key_path, f"{variant!r} is not a mapping; write e.g. {_VARIANT_EXAMPLE}")
 
     variants = model.unique_list("variants", f"[{_VARIANT_EXAMPLE}]", check_variant)
+    max_variants = 1000  # each is a model fit per partition
+    if len(variants) > max_variants:
+        model.fail("variants", f"{len(variants)} variants is over {max_variants}; split the sweep")
     try:
-        return tuple(parse_variants(list(variants), model_class))
+        parsed = tuple(parse_variants(list(variants), model_class))
     except ValueError as error:
         model.fail("variants", f"{error}; fix the variants list")
+    # Build each model now, so a bad class or parameter stops the sweep before any row is written.
+    for index, variant in enumerate(parsed):
+        try:
+            new_model(variant.params)
+        except Exception as error:  # a plug-in constructor may raise anything
+            model.fail(f"variants[{index}]", f"{type(error).__name__}: {error}; fix the variant")
+    return parsed
 
 
 def _parse_random_baseline(top: Section) -> RandomBaselineParams:
@@ -214,6 +234,9 @@ def _parse_random_baseline(top: Section) -> RandomBaselineParams:
         random.fail("entry_prob", f"{entry_prob!r} is not a probability; write e.g. 0.05 or null")
     if entry_prob is not None:
         values["entry_prob"] = float(entry_prob)
+    max_seeds = 100_000  # each seed is a full path through every test window
+    if values.get("n_seeds", 0) > max_seeds:
+        random.fail("n_seeds", f"{values['n_seeds']} is over {max_seeds} seeds; write e.g. 100")
     try:
         return RandomBaselineParams(**values)
     except ValueError as error:
@@ -230,6 +253,35 @@ def _parse_cron(top: Section) -> str:
             f"{cron!r} is not a 5-field cron (minute hour day month weekday);"
             f" write e.g. {DEFAULT_SCHEDULE_CRON!r}",
         )
+    # (field, lowest, highest, names for low, low+1, ...); weekday 7 is Sunday again.
+    field_ranges = (
+        ("minute", 0, 59, ""),
+        ("hour", 0, 23, ""),
+        ("day", 1, 31, ""),
+        ("month", 1, 12, "jan feb mar apr may jun jul aug sep oct nov dec"),
+        ("weekday", 0, 7, "sun mon tue wed thu fri sat"),
+    )
+
+    def part_ok(part: str, low: int, high: int, names: list[str]) -> bool:
+        """Whether one comma-separated part is *, ?, a value, a-b, or either with /step."""
+        span, has_step, step = part.partition("/")
+        if has_step and not (step.isdigit() and 1 <= int(step) <= high):
+            return False
+        if span in ("*", "?"):
+            return True
+        ends = [str(low + names.index(end)) if end in names else end for end in span.split("-")]
+        if len(ends) > 2 or not all(end.isdigit() and low <= int(end) <= high for end in ends):
+            return False
+        return int(ends[0]) <= int(ends[-1])
+
+    for (field_name, low, high, names), field in zip(field_ranges, fields, strict=True):
+        if not all(part_ok(part, low, high, names.split()) for part in field.lower().split(",")):
+            schedule.fail(
+                "cron",
+                f"{cron!r}: the {field_name} field {field!r} is not *, a number {low}-{high},"
+                f" a range a-b, a step */n or a list of those; write e.g."
+                f" {DEFAULT_SCHEDULE_CRON!r}",
+            )
     return cron
 
 
