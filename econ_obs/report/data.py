@@ -1,0 +1,165 @@
+"""The sweep report's input (`ReportData`) and the pure reductions its figures are drawn from.
+
+No Dagster, no SQL: the caller reads the stored rows into the five frames below and this package
+turns them into PNG figures and one self-contained HTML file. Returns are fractions throughout
+(0.012 is +1.2%); costs are basis points per side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+ROW_COLUMNS = (
+    "crypto",
+    "fold_id",
+    "cost_bps",
+    "slippage_bps",
+    "variant",
+    "net_return",
+    "n_trades",
+    "exposure",
+    "sharpe",
+    "buy_and_hold",
+    "random_mean",
+    "matched_null_mean",
+    "matched_null_p05",
+    "matched_null_p95",
+    "p_value_matched",
+    "p_value_random",
+    "deflated_sharpe",
+    "breakeven_cost_bps",
+    "test_start",
+    "test_end",
+)
+ROLLUP_COLUMNS = (
+    "crypto",
+    "variant",
+    "cost_bps",
+    "n_folds",
+    "mean_net_return",
+    "t_stat",
+    "share_positive",
+    "share_significant",
+    "verdict",
+)
+MATCHED_NULL_COLUMNS = ("crypto", "fold_id", "cost_bps", "variant", "net_returns")
+RANDOM_SEED_COLUMNS = ("crypto", "fold_id", "cost_bps", "seed", "net_return")
+EQUITY_COLUMNS = ("crypto", "cost_bps", "series", "fold_id", "times", "equity")
+BUY_AND_HOLD_SERIES = "buy_and_hold"
+
+
+@dataclass(frozen=True, eq=False)
+class ReportData:
+    """Everything one sweep report shows; one row per model row, roll-up cell, seed or curve.
+
+    `eq=False`: comparing two reports would compare DataFrames element-wise, which is ambiguous.
+    """
+
+    run_id: str
+    strategy: str
+    rows: pd.DataFrame
+    rollup: pd.DataFrame
+    matched_null: pd.DataFrame
+    random_seeds: pd.DataFrame
+    equity: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for name, required in (
+            ("rows", ROW_COLUMNS),
+            ("rollup", ROLLUP_COLUMNS),
+            ("matched_null", MATCHED_NULL_COLUMNS),
+            ("random_seeds", RANDOM_SEED_COLUMNS),
+            ("equity", EQUITY_COLUMNS),
+        ):
+            frame = getattr(self, name)
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"ReportData.{name} must be a pandas DataFrame, got {type(frame)}")
+            missing = [column for column in required if column not in frame.columns]
+            if missing:
+                raise ValueError(
+                    f"ReportData.{name} lacks column(s) {missing}; it has {list(frame.columns)}. "
+                    f"Add them (NaN is fine for a value that does not exist)."
+                )
+
+
+def fold_mean_null(
+    fold_nulls: Sequence[np.ndarray], fold_net_returns: Sequence[float] | None = None
+) -> np.ndarray:
+    """Return draws of the null of the fold-mean net return (fractions): the column-wise mean.
+
+    Placement j of every fold is averaged into draw j, after truncating each fold's null to the
+    shortest one. A fold whose null is empty had zero trades, so its only placement is the row
+    itself: it contributes its own net return (from `fold_net_returns`) to every draw. Without
+    `fold_net_returns`, or when every fold is empty, an empty fold makes the result empty.
+    """
+    arrays = [np.asarray(values, dtype=np.float64).reshape(-1) for values in fold_nulls]
+    lengths = [array.size for array in arrays if array.size > 0]
+    if not lengths:
+        return np.empty(0)
+    n_draws = min(lengths)
+    columns = []
+    for index, array in enumerate(arrays):
+        if array.size > 0:
+            columns.append(array[:n_draws])
+            continue
+        own_return = np.nan if fold_net_returns is None else float(fold_net_returns[index])
+        if not np.isfinite(own_return):
+            return np.empty(0)
+        columns.append(np.full(n_draws, own_return))
+    return np.vstack(columns).mean(axis=0)
+
+
+def seed_fold_means(random_seeds: pd.DataFrame) -> np.ndarray:
+    """Return one draw per seed of the random null of the fold-mean net return (fractions).
+
+    `random_seeds` holds one (crypto, cost) cell: columns fold_id, seed, net_return. Seed i's
+    net returns are averaged across folds; a seed missing from some fold is dropped, so every
+    draw averages the same folds.
+    """
+    if random_seeds.empty:
+        return np.empty(0)
+    by_seed = random_seeds.pivot_table(
+        index="seed", columns="fold_id", values="net_return", aggfunc="mean"
+    )
+    return by_seed.dropna(axis=0, how="any").mean(axis=1).to_numpy(dtype=np.float64)
+
+
+def utc_times(times: object) -> np.ndarray:
+    """Return `times` (tz-aware timestamps or datetime64, read as UTC) as naive datetime64[ns]."""
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(times).reshape(-1), utc=True))
+    return index.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+
+
+def stitch_equity(frames: Sequence[tuple[object, object]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (times as datetime64[ns] UTC, equity) of fold curves chained in time order.
+
+    Each frame is one fold's (times, equity), equity starting near 1 within the fold. Folds are
+    ordered by their first timestamp (fold ids need not sort chronologically) and each fold's
+    curve is multiplied by the stitched equity at the end of the folds before it, so the result
+    is the equity of one account that traded every test window in turn.
+    """
+    folds = []
+    for times, equity in frames:
+        fold_times = utc_times(times)
+        fold_equity = np.asarray(equity, dtype=np.float64).reshape(-1)
+        if fold_times.size != fold_equity.size:
+            raise ValueError(
+                f"an equity curve has {fold_times.size} times but {fold_equity.size} values; "
+                "each fold's times and equity must be the same length"
+            )
+        if fold_equity.size > 0:
+            folds.append((fold_times, fold_equity))
+    folds.sort(key=lambda fold: fold[0][0])
+    stitched_times, stitched_equity = [], []
+    carried = 1.0
+    for fold_times, fold_equity in folds:
+        stitched_times.append(fold_times)
+        stitched_equity.append(fold_equity * carried)
+        carried *= fold_equity[-1]
+    if not folds:
+        return np.empty(0, dtype="datetime64[ns]"), np.empty(0)
+    return np.concatenate(stitched_times), np.concatenate(stitched_equity)
