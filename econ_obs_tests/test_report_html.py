@@ -10,6 +10,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +235,17 @@ def test_figures_survive_a_variant_whose_null_is_empty_in_every_fold(data):
     ]
     figures = report_figures(dataclasses.replace(data, matched_null=nulls))
     assert all(png.startswith(b"\x89PNG") for png in figures.values())
+
+
+def test_decimal_and_none_from_the_database_are_read_as_floats(data):
+    rows = data.rows.astype({"cost_bps": object, "p_value_matched": object})
+    rows["cost_bps"] = [Decimal(str(cost)) for cost in rows["cost_bps"]]
+    rows["p_value_matched"] = [None, *rows["p_value_matched"].iloc[1:]]
+    report = dataclasses.replace(data, rows=rows)
+    assert report.rows["cost_bps"].dtype == np.float64
+    assert np.isnan(report.rows["p_value_matched"].iloc[0])
+    assert isinstance(rows["cost_bps"].iloc[0], Decimal)  # the caller's frame is untouched
+    assert report_figures(report)["net_return_vs_cost"].startswith(b"\x89PNG")
 
 
 def test_a_missing_column_is_named_in_the_error(data):

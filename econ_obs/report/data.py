@@ -50,13 +50,46 @@ MATCHED_NULL_COLUMNS = ("crypto", "fold_id", "cost_bps", "variant", "net_returns
 RANDOM_SEED_COLUMNS = ("crypto", "fold_id", "cost_bps", "seed", "net_return")
 EQUITY_COLUMNS = ("crypto", "cost_bps", "series", "fold_id", "times", "equity")
 BUY_AND_HOLD_SERIES = "buy_and_hold"
+# Read as float64 on construction: a NUMERIC column arrives as Decimal, a missing value as None.
+NUMERIC_COLUMNS = {
+    "rows": (
+        "cost_bps",
+        "slippage_bps",
+        "net_return",
+        "n_trades",
+        "exposure",
+        "sharpe",
+        "buy_and_hold",
+        "random_mean",
+        "matched_null_mean",
+        "matched_null_p05",
+        "matched_null_p95",
+        "p_value_matched",
+        "p_value_random",
+        "deflated_sharpe",
+        "breakeven_cost_bps",
+    ),
+    "rollup": (
+        "cost_bps",
+        "n_folds",
+        "mean_net_return",
+        "t_stat",
+        "share_positive",
+        "share_significant",
+    ),
+    "matched_null": ("cost_bps",),
+    "random_seeds": ("cost_bps", "net_return"),
+    "equity": ("cost_bps",),
+}
 
 
 @dataclass(frozen=True, eq=False)
 class ReportData:
     """Everything one sweep report shows; one row per model row, roll-up cell, seed or curve.
 
-    `eq=False`: comparing two reports would compare DataFrames element-wise, which is ambiguous.
+    On construction the columns in `NUMERIC_COLUMNS` are replaced by float64 copies (None and
+    Decimal become NaN and float; the caller's frames are not modified). `eq=False`: comparing
+    two reports would compare DataFrames element-wise, which is ambiguous.
     """
 
     run_id: str
@@ -84,6 +117,10 @@ class ReportData:
                     f"ReportData.{name} lacks column(s) {missing}; it has {list(frame.columns)}. "
                     f"Add them (NaN is fine for a value that does not exist)."
                 )
+            numeric = frame.copy()
+            for column in NUMERIC_COLUMNS[name]:
+                numeric[column] = pd.to_numeric(numeric[column], errors="coerce").astype("float64")
+            object.__setattr__(self, name, numeric)
 
 
 def fold_mean_null(
