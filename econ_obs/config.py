@@ -7,15 +7,20 @@ Market data is never loaded here; we only check that each crypto's file can be f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from econ_obs.core.baselines import RandomBaselineParams
+from econ_obs.core.data_sanity import DEFAULT_MAX_ABS_LOG_RETURN, utc_timestamp
 from econ_obs.core.features import factor_names, factor_needs_btc
-from econ_obs.core.folds import FoldConfig
+from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FoldConfig
+from econ_obs.core.gaps import parse_timeframe
 from econ_obs.core.market_data import DATA_FORMATS, MarketDataError, find_crypto_file
 from econ_obs.core.models import ModelVariant, load_model_class, new_model, parse_variants
 from econ_obs.core.sample_data import SAMPLE_CRYPTOS
@@ -59,7 +64,7 @@ _TOP_KEYS = (
     "baselines",
     "schedule",
 )
-_DATA_KEYS = ("format", "path", "timeframe")
+_DATA_KEYS = ("format", "path", "timeframe", "max_gap_bars", "max_abs_log_return", "as_of")
 _FOLD_KEYS = ("n_folds", "train_bars", "test_bars", "purge_bars")
 _MODEL_KEYS = ("class", "variants")
 _RANDOM_KEYS = ("n_seeds", "hold_bars", "entry_prob")
@@ -75,7 +80,10 @@ _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 class DataSpec:
     data_format: str  # one of DATA_FORMATS
     path: Path | None  # absolute folder of the data files; None for the sample data
-    timeframe: str  # bar length, e.g. "1h"
+    timeframe: str  # bar length, e.g. "1h"; the files' modal bar interval must equal it
+    max_gap_bars: int = DEFAULT_MAX_GAP_BARS  # largest gap allowed in a test window, in bars
+    max_abs_log_return: float | None = DEFAULT_MAX_ABS_LOG_RETURN  # per bar; None: no bound
+    as_of: pd.Timestamp | None = None  # UTC; bars not closed by then are dropped at load
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,11 @@ def _parse_data(top: Section) -> DataSpec:
     if data_format not in DATA_FORMATS:
         data.fail("format", f"unknown data format {data_format!r}; use one of {DATA_FORMATS}")
     timeframe = data.matching("timeframe", _TIMEFRAME, DEFAULT_TIMEFRAME, DEFAULT_TIMEFRAME)
+    try:
+        parse_timeframe(timeframe)
+    except ValueError as error:
+        data.fail("timeframe", str(error))
+    policy = _parse_data_policy(data)
     if data_format == SAMPLE_FORMAT:
         if "path" in data.raw:
             data.fail(
@@ -119,7 +132,7 @@ def _parse_data(top: Section) -> DataSpec:
                 f"{data.raw['path']!r} is ignored by format 'sample'; remove"
                 " the path or set format to one of the file formats",
             )
-        return DataSpec(data_format, None, timeframe)
+        return DataSpec(data_format, None, timeframe, **policy)
     folder = data.expanded_path("path", "${ECON_OBS_DATA_DIR}")
     if not folder.is_absolute():  # relative to the YAML file, not to wherever we were run from
         folder = data.source_path.resolve().parent / folder
@@ -130,7 +143,36 @@ def _parse_data(top: Section) -> DataSpec:
             f"{data.raw['path']!r} resolves to {folder}, which is not a folder;"
             " point it at the folder holding the data files",
         )
-    return DataSpec(data_format, folder, timeframe)
+    return DataSpec(data_format, folder, timeframe, **policy)
+
+
+def _parse_data_policy(data: Section) -> dict[str, Any]:
+    """The data section's gap limit, move bound and as-of cut, checked; defaults if absent."""
+    max_gap_bars = data.integer("max_gap_bars", "24", DEFAULT_MAX_GAP_BARS)
+    if max_gap_bars < 0:
+        data.fail("max_gap_bars", f"{max_gap_bars!r} is negative; write 0 or more, e.g. 24")
+    bound = data.raw.get("max_abs_log_return", DEFAULT_MAX_ABS_LOG_RETURN)
+    if bound is not None and (
+        isinstance(bound, bool)
+        or not isinstance(bound, int | float)
+        or not math.isfinite(bound)
+        or bound <= 0
+    ):
+        data.fail(
+            "max_abs_log_return",
+            f"{bound!r} is not a positive number; write e.g. 1.0, or null for no bound",
+        )
+    as_of = data.raw.get("as_of")
+    if as_of is not None:
+        try:
+            as_of = utc_timestamp(as_of)
+        except ValueError as error:
+            data.fail("as_of", f"{error}; write e.g. '2024-04-18T04:00:00Z'")
+    return {
+        "max_gap_bars": max_gap_bars,
+        "max_abs_log_return": None if bound is None else float(bound),
+        "as_of": as_of,
+    }
 
 
 def _parse_cryptos(top: Section) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Loaders and validation on small files written by the tests themselves."""
+"""Loaders, validation and closed-candle rules on small files written by the tests themselves."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from econ_obs.core.folds import FoldConfig, walk_forward_folds
 from econ_obs.core.market_data import (
+    MarketBars,
     MarketDataError,
     find_crypto_file,
     load_binance_klines,
@@ -21,6 +23,8 @@ from econ_obs.core.market_data import (
     require_bars,
 )
 from econ_obs.core.sample_data import SAMPLE_CRYPTOS, sample_bars
+
+HOUR = pd.Timedelta(hours=1)
 
 HEADER = "Date,Open,High,Low,Close,Volume\n"
 ROWS = [
@@ -107,15 +111,18 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
         load_ohlcv_csv(path, "BTCUSDT")
 
 
-def kline_line(open_ms: int, close: float) -> str:
-    return f"{open_ms},{close},{close + 1},{close - 1},{close},5,{open_ms + 3599999},500,7,2,200,0"
+def kline_line(open_ms: int, close: float, factor: int = 1, volume: float = 5) -> str:
+    """One closed 1h kline; factor 1000 writes open and close time in microseconds."""
+    open_time, close_time = open_ms * factor, (open_ms + 3_600_000) * factor - 1
+    prices = f"{close},{close + 1},{close - 1},{close}"
+    return f"{open_time},{prices},{volume},{close_time},500,7,2,200,0"
 
 
 @pytest.mark.parametrize("header", [False, True])
 @pytest.mark.parametrize("microseconds", [False, True])
 def test_binance_klines_csv_and_zip(tmp_path: Path, header: bool, microseconds: bool) -> None:
     factor = 1000 if microseconds else 1
-    lines = [kline_line((1577836800000 + i * 3600000) * factor, 100.0 + i) for i in range(3)]
+    lines = [kline_line(1577836800000 + i * 3600000, 100.0 + i, factor) for i in range(3)]
     if header:
         lines.insert(
             0,
@@ -173,3 +180,60 @@ def test_fingerprint_identical_across_processes() -> None:
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == sample_bars("SOLUSDT").fingerprint()
+
+
+def hourly_csv_lines(n_bars: int, volume: float = 10.0) -> list[str]:
+    stamps = pd.date_range("2020-01-01", periods=n_bars, freq="h", tz="UTC")
+    return [f"{stamp},100,101,99,100.5,{volume}" for stamp in stamps]
+
+
+def same_folds(with_partial: MarketBars, without: MarketBars) -> None:
+    """The partial bar is gone: same bars, same fingerprint, same walk-forward folds."""
+    assert with_partial.fingerprint() == without.fingerprint()
+    pd.testing.assert_frame_equal(with_partial.frame, without.frame)
+    config = FoldConfig(n_folds=3, train_bars=6, test_bars=4, purge_bars=1)
+    assert walk_forward_folds(with_partial.frame.index, config, "BTCUSDT") == walk_forward_folds(
+        without.frame.index, config, "BTCUSDT"
+    )
+
+
+def test_partial_last_candle_csv_is_dropped_and_folds_do_not_move(tmp_path: Path) -> None:
+    clean = hourly_csv_lines(30)
+    partial = hourly_csv_lines(31)[-1].replace(",10.0", ",0.5")  # 5 % of the usual volume
+    without = load_ohlcv_csv(write(tmp_path / "clean.csv", HEADER + "\n".join(clean)), "BTCUSDT")
+    with_partial = load_ohlcv_csv(
+        write(tmp_path / "live.csv", HEADER + "\n".join([*clean, partial])), "BTCUSDT"
+    )
+    assert (without.partial_bars_dropped, with_partial.partial_bars_dropped) == (0, 1)
+    assert with_partial.frame.index[-1] == pd.Timestamp("2020-01-02 05:00", tz="UTC")
+    same_folds(with_partial, without)
+    quiet = hourly_csv_lines(31)[-1].replace(",10.0", ",1.5")  # 15 %: a quiet, closed bar
+    kept = load_ohlcv_csv(write(tmp_path / "q.csv", HEADER + "\n".join([*clean, quiet])), "X")
+    assert kept.n_bars == 31 and kept.partial_bars_dropped == 0
+
+
+@pytest.mark.parametrize("factor", [1, 1000])
+def test_partial_last_kline_is_dropped_and_folds_do_not_move(tmp_path: Path, factor: int) -> None:
+    opens_ms = [1577836800000 + i * 3600000 for i in range(31)]
+    clean = [kline_line(open_ms, 100.0 + i, factor) for i, open_ms in enumerate(opens_ms[:30])]
+    # Cut 10 minutes into the bar: full volume so far, but close_time is not the bar's end.
+    cut = kline_line(opens_ms[30], 130.0, factor).split(",")
+    cut[6] = str((opens_ms[30] + 600_000) * factor)
+    without = load_binance_klines(write(tmp_path / "a.csv", "\n".join(clean) + "\n"), "BTCUSDT")
+    live = write(tmp_path / "b.csv", "\n".join([*clean, ",".join(cut)]) + "\n")
+    with_partial = load_binance_klines(live, "BTCUSDT")
+    assert (without.partial_bars_dropped, with_partial.partial_bars_dropped) == (0, 1)
+    same_folds(with_partial, without)
+
+
+def test_as_of_drops_every_bar_not_closed_by_then(tmp_path: Path) -> None:
+    path = write(tmp_path / "BTCUSDT_1h.csv", HEADER + "\n".join(hourly_csv_lines(30)))
+    last_open = pd.Timestamp("2020-01-02 05:00", tz="UTC")
+    bars = load_market_bars(
+        "ohlcv_csv", "BTCUSDT", tmp_path, "1h", as_of=last_open + pd.Timedelta(minutes=59)
+    )
+    assert bars.n_bars == 29 and bars.partial_bars_dropped == 1
+    closed = load_market_bars("ohlcv_csv", "BTCUSDT", path, "1h", as_of=last_open + HOUR)
+    assert closed.n_bars == 30 and closed.partial_bars_dropped == 0
+    with pytest.raises(MarketDataError, match=r"BTCUSDT_1h\.csv: no bar had closed by as_of"):
+        load_market_bars("ohlcv_csv", "BTCUSDT", path, "1h", as_of=pd.Timestamp(0, tz="UTC"))

@@ -16,7 +16,14 @@ import pandas as pd
 from econ_obs.core.accounting import CostBasis, Metrics, PricePath, evaluate_positions
 from econ_obs.core.baselines import BaselineResult, RandomBaselineParams, all_baselines
 from econ_obs.core.features import compute_features
-from econ_obs.core.folds import FoldConfig, FoldWindow, walk_forward_folds
+from econ_obs.core.folds import (
+    DEFAULT_MAX_GAP_BARS,
+    FoldConfig,
+    FoldWindow,
+    fold_gaps,
+    walk_forward_folds,
+)
+from econ_obs.core.gaps import WindowGaps
 from econ_obs.core.market_data import MarketBars, require_bars
 from econ_obs.core.models import ModelVariant, model_positions
 
@@ -34,6 +41,8 @@ class FeatureSlice:
     feature_hash: str
     bars_per_year: float
     data_fingerprint: str
+    train_gaps: WindowGaps  # missing bars inside the train window
+    test_gaps: WindowGaps  # missing bars inside the test window (largest <= max_gap_bars)
 
     @property
     def test_close(self) -> np.ndarray:
@@ -52,12 +61,21 @@ def build_feature_slices(
     factor: str,
     factor_params: dict | None = None,
     btc: MarketBars | None = None,
+    max_gap_bars: int = DEFAULT_MAX_GAP_BARS,
 ) -> list[FeatureSlice]:
-    """Return one FeatureSlice per fold, oldest first; features are computed once per crypto."""
+    """Return one FeatureSlice per fold, oldest first; features are computed once per crypto.
+
+    Refuses (MarketDataError) a fold whose test window has a gap over max_gap_bars bars.
+    """
     require_bars(bars, fold_config.bars_needed)
+    folds = walk_forward_folds(bars.frame.index, fold_config, bars.crypto)
+    gaps = [
+        fold_gaps(bars.frame.index, bars.bar_interval, fold, bars.crypto, max_gap_bars)
+        for fold in folds
+    ]
     features = compute_features(factor, bars, btc=btc, params=factor_params)
     slices = []
-    for fold in walk_forward_folds(bars.frame.index, fold_config, bars.crypto):
+    for fold, (train_gaps, test_gaps) in zip(folds, gaps, strict=True):
         start, stop = fold.train_slice.start, fold.test_slice.stop
         slices.append(
             FeatureSlice(
@@ -70,6 +88,8 @@ def build_feature_slices(
                 feature_hash=features.feature_hash,
                 bars_per_year=bars.bars_per_year,
                 data_fingerprint=bars.fingerprint(),
+                train_gaps=train_gaps,
+                test_gaps=test_gaps,
             )
         )
     return slices

@@ -2,6 +2,13 @@
 
 No look-ahead: the feature at bar t uses bars up to and including t only (shifts and trailing
 windows by position). Rows without enough history are NaN, never filled.
+
+Gaps: the log return from the bar before a gap (missing bars, see ``econ_obs.core.gaps``) to
+the bar after it is several bars' move, never one bar's. It is excluded everywhere:
+``ret_lag_k`` is NaN where it would be that return (like a warm-up row: the model drops such
+training rows and stays flat on such test bars); ``vol_w`` is the std of the other one-bar
+returns in its trailing window; ``mom_h`` is the sum of the one-bar returns in its window
+without the move across the gap. On data without gaps every value is exactly as before.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from econ_obs.core.gaps import after_gap
 from econ_obs.core.market_data import MarketBars
 
 _RETURNS_DEFAULTS: dict = {
@@ -66,29 +74,37 @@ def _resolve_params(factor: str, params: dict | None) -> dict:
     return merged
 
 
-def _returns_columns(close: pd.Series, params: dict) -> pd.DataFrame:
-    """Lagged log returns, trailing volatility and momentum, all from bars <= t."""
+def _returns_columns(close: pd.Series, params: dict, bar_interval: pd.Timedelta) -> pd.DataFrame:
+    """Lagged log returns, trailing volatility and momentum, all from bars <= t, gaps excluded."""
     log_close = np.log(close.astype(np.float64))
     one_bar = log_close.diff()
+    crosses_gap = pd.Series(after_gap(pd.DatetimeIndex(close.index), bar_interval), close.index)
+    gap_move = one_bar.where(crosses_gap, 0.0)  # the move across each gap; 0.0 elsewhere
+    one_bar = one_bar.mask(crosses_gap)
+    position = pd.Series(np.arange(len(close)), index=close.index)
     columns: dict[str, pd.Series] = {}
     for lag in range(1, params["lags"] + 1):
         columns[f"ret_lag_{lag}"] = one_bar.shift(lag - 1)
     for window in params["volatility_windows"]:
-        columns[f"vol_{window}"] = one_bar.rolling(window, min_periods=window).std()
+        # Same warm-up as min_periods=window; after it, a gap's NaN return is skipped.
+        trailing_std = one_bar.rolling(window, min_periods=2).std()
+        columns[f"vol_{window}"] = trailing_std.where(position >= window)
     for horizon in params["momentum_horizons"]:
-        columns[f"mom_{horizon}"] = log_close - log_close.shift(horizon)
+        gap_moves = gap_move.rolling(horizon, min_periods=1).sum()
+        columns[f"mom_{horizon}"] = log_close - log_close.shift(horizon) - gap_moves
     return pd.DataFrame(columns, index=close.index).astype(np.float64)
 
 
 def _returns(bars: MarketBars, btc: MarketBars | None, params: dict) -> pd.DataFrame:
-    return _returns_columns(bars.frame["close"], params)
+    return _returns_columns(bars.frame["close"], params, bars.bar_interval)
 
 
 def _btc_overlay(bars: MarketBars, btc: MarketBars | None, params: dict) -> pd.DataFrame:
     if btc is None:
         raise ValueError(f"factor 'btc_overlay' for {bars.crypto} needs BTC bars; pass btc=...")
-    own = _returns_columns(bars.frame["close"], params)
-    btc_features = _returns_columns(btc.frame["close"], params).add_prefix("btc_")
+    own = _returns_columns(bars.frame["close"], params, bars.bar_interval)
+    btc_features = _returns_columns(btc.frame["close"], params, btc.bar_interval)
+    btc_features = btc_features.add_prefix("btc_")
     # Exact timestamp match on the crypto's own index: a bar BTC lacks stays NaN (no fill).
     aligned = btc_features.reindex(own.index)
     return pd.concat([own, aligned], axis=1)

@@ -1,7 +1,9 @@
 """Walk-forward windows anchored to the data: rolling fixed-length train, purge gap, test.
 
 Windows depend only on the bars' index and the FoldConfig, never on the clock, so the same
-data gives the same windows in any process.
+data gives the same windows in any process. Windows hold a fixed number of bars; the missing
+bars inside each are measured by `fold_gaps`, which refuses a test window whose largest gap is
+longer than ``max_gap_bars`` (``data.max_gap_bars``, default DEFAULT_MAX_GAP_BARS = 24 bars).
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from econ_obs.core.gaps import WindowGaps, window_gaps
 from econ_obs.core.market_data import MarketDataError
+
+DEFAULT_MAX_GAP_BARS = 24  # one day of 1h bars; the same count of bars for any timeframe
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ def walk_forward_folds(
     bar ahead (next-bar return) makes the last train bar's label fall on the first purged or
     test bar; the model code drops that row, and purge_bars > 0 adds a further margin for
     features or labels with longer horizons. Windows are by position, so gaps in the bars
-    (missing hours) are not filled: a window holds a fixed number of bars, not of hours.
+    (missing hours) are not filled: a window holds a fixed number of bars, not of hours;
+    `fold_gaps` measures and limits them.
     """
     n_bars = len(index)
     if n_bars < config.bars_needed:
@@ -100,3 +106,27 @@ def walk_forward_folds(
             )
         )
     return windows
+
+
+def fold_gaps(
+    index: pd.DatetimeIndex,
+    bar_interval: pd.Timedelta,
+    window: FoldWindow,
+    crypto: str,
+    max_gap_bars: int = DEFAULT_MAX_GAP_BARS,
+) -> tuple[WindowGaps, WindowGaps]:
+    """Return the (train, test) WindowGaps of a fold; refuse a test gap over max_gap_bars bars."""
+    if isinstance(max_gap_bars, bool) or not isinstance(max_gap_bars, int) or max_gap_bars < 0:
+        raise ValueError(f"max_gap_bars={max_gap_bars!r} must be an integer >= 0")
+    train_gaps = window_gaps(index, bar_interval, window.train_slice)
+    test_gaps = window_gaps(index, bar_interval, window.test_slice)
+    if test_gaps.largest_gap_bars > max_gap_bars:
+        raise MarketDataError(
+            f"{crypto}: fold {window.fold_id} test window {window.test_start} to "
+            f"{window.test_end} has a gap of {test_gaps.largest_gap_bars} missing bars "
+            f"({bar_interval} each) between {test_gaps.largest_gap_after} and "
+            f"{test_gaps.largest_gap_before}, more than data.max_gap_bars={max_gap_bars}; "
+            "fill the gap at the source, use data or folds that avoid it, or raise "
+            "data.max_gap_bars"
+        )
+    return train_gaps, test_gaps

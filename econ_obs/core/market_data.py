@@ -1,7 +1,27 @@
 """Market data: load OHLCV bars from files, validate them, and say exactly what is wrong.
 
-Gaps (missing bars) are kept as they are, never forward-filled; ``bar_interval`` records the
-modal spacing. Nothing is dropped silently: a bad row stops the load with its row number.
+Every row is checked first (see ``data_sanity``: values, one epoch unit, the declared
+timeframe, bar-to-bar moves); a bad row stops the load with the file and its row number.
+Gaps (missing bars) are kept as they are, never forward-filled; ``econ_obs.core.gaps``
+measures them and the folds govern them.
+
+Only closed candles are kept. A live dump often ends with a candle that had not closed yet;
+it must never be an exit price. One rule decides, the first that applies:
+
+1. ``as_of`` given (``data.as_of``, any format): bars whose open time + bar interval is later
+   than as_of had not closed and are dropped.
+2. A file with a close-time column (Binance klines, column 7, in ms or us): the last bar is
+   dropped if close_time - open_time is shorter than the bar interval minus 1 ms (Binance
+   writes open + interval - 1 ms for a closed bar). The public data.binance.vision dumps hold
+   closed bars only; the REST API writes the scheduled close time even for the open candle,
+   so give ``as_of`` for an API dump.
+3. A plain OHLCV file (no close time): the last bar is dropped if its volume is below
+   PARTIAL_VOLUME_FRACTION (10 %) of the median volume of the PARTIAL_VOLUME_LOOKBACK_BARS
+   (24) bars before it.
+
+At most the trailing bars are dropped, so a file with a partial last candle loads to exactly
+the bars (and fingerprint, and folds) of the same file without it. ``MarketBars.partial_bars_
+dropped`` says how many were dropped; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -15,9 +35,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from econ_obs.core.data_sanity import (
+    DEFAULT_MAX_ABS_LOG_RETURN,
+    OHLCV_COLUMNS,
+    DataChecks,
+    MarketDataError,
+    check_interval,
+    check_moves,
+    epoch_unit,
+    modal_interval,
+    validate_rows,
+)
+
 DATA_FORMATS = ("sample", "ohlcv_csv", "binance_klines")
-OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 TIMESTAMP_NAMES = ("timestamp", "date", "datetime", "time", "open_time")
+CLOSE_TIME_NAME = "close_time"
 BINANCE_COLUMNS = (
     "open_time",
     "open",
@@ -33,10 +65,9 @@ BINANCE_COLUMNS = (
     "ignore",
 )
 DAYS_PER_YEAR = 365.25
-
-
-class MarketDataError(ValueError):
-    """Market data that cannot be used as it is; the message says where and how to fix it."""
+PARTIAL_VOLUME_FRACTION = 0.1
+PARTIAL_VOLUME_LOOKBACK_BARS = 24
+_CLOSE_TIME_SLACK = pd.Timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,7 @@ class MarketBars:
     frame: pd.DataFrame
     bar_interval: pd.Timedelta
     source: str
+    partial_bars_dropped: int = 0  # trailing bars not closed yet, dropped at load
 
     @property
     def n_bars(self) -> int:
@@ -75,10 +107,7 @@ def _parse_timestamps(raw: pd.Series, source: str) -> pd.DatetimeIndex:
         if numbers.isna().any():
             row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
             raise MarketDataError(f"{source}: row {row + 1} has an empty timestamp")
-        magnitude = float(np.abs(numbers).max())
-        # Epoch units by magnitude: ~1.7e9 s, ~1.7e12 ms, ~1.7e15 us, ~1.7e18 ns (for 2020s).
-        units = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
-        unit = next((name for limit, name in units if magnitude < limit), "ns")
+        unit = epoch_unit(numbers.to_numpy(), source)
         return pd.DatetimeIndex(pd.to_datetime(numbers.astype("int64"), unit=unit, utc=True))
     text = raw.astype(str).str.strip()
     try:
@@ -96,53 +125,33 @@ def _parse_timestamps(raw: pd.Series, source: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed)
 
 
-def _validate(frame: pd.DataFrame, source: str) -> None:
-    """Raise MarketDataError naming the first bad row of an indexed OHLCV frame."""
-    times = frame.index
-    values = frame.to_numpy()
-
-    def fail(position: int, problem: str, fix: str) -> None:
-        # Rows count data rows from 1, the header not included.
-        raise MarketDataError(f"{source}: row {position + 1} ({times[position]}) {problem}; {fix}")
-
-    for column in OHLCV_COLUMNS:
-        series = frame[column].to_numpy()
-        bad = ~np.isfinite(series)
-        if column != "volume":
-            bad |= series <= 0
-        elif bad.sum() == 0:
-            bad = series < 0
-        if bad.any():
-            row = int(np.argmax(bad))
-            fail(
-                row,
-                f"has {column}={float(series[row])!r}",
-                "prices must be positive numbers and "
-                "volume a non-negative number; fix or remove the row at the source",
-            )
-    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
-    body_high = np.maximum(frame["open"].to_numpy(), frame["close"].to_numpy())
-    body_low = np.minimum(frame["open"].to_numpy(), frame["close"].to_numpy())
-    bad = (high < low) | (high < body_high) | (low > body_low)
-    if bad.any():
-        row = int(np.argmax(bad))
-        fail(
-            row,
-            f"has high={float(high[row])!r} low={float(low[row])!r} "
-            f"open={float(values[row, 0])!r} close={float(values[row, 3])!r}",
-            "high must be >= open, close, low and low <= open, close",
-        )
-    step = np.diff(times.asi8)
-    if (step == 0).any():
-        row = int(np.argmax(step == 0)) + 1
-        fail(row, "repeats the previous timestamp", "remove the duplicate bar")
-    if (step < 0).any():
-        row = int(np.argmax(step < 0)) + 1
-        fail(row, f"goes back in time from {times[row - 1]}", "sort the file by time")
+def closed_bars(
+    frame: pd.DataFrame,
+    bar_interval: pd.Timedelta,
+    close_times: pd.DatetimeIndex | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Return the frame without its trailing unclosed bars, and how many were dropped."""
+    opens = pd.DatetimeIndex(frame.index)
+    if as_of is not None:
+        n_closed = int(np.searchsorted(opens + bar_interval, as_of, side="right"))
+    elif close_times is not None:
+        last_duration = close_times[-1] - opens[-1]
+        n_closed = len(frame) - int(last_duration < bar_interval - _CLOSE_TIME_SLACK)
+    elif len(frame) >= 2:
+        volume = frame["volume"].to_numpy()
+        before = volume[-1 - PARTIAL_VOLUME_LOOKBACK_BARS : -1]
+        n_closed = len(frame) - int(volume[-1] < PARTIAL_VOLUME_FRACTION * np.median(before))
+    else:
+        n_closed = len(frame)
+    return frame.iloc[:n_closed], len(frame) - n_closed
 
 
-def bars_from_frame(raw: pd.DataFrame, crypto: str, source: str) -> MarketBars:
-    """Return validated MarketBars from a frame with a timestamp column and OHLCV columns."""
+def bars_from_frame(
+    raw: pd.DataFrame, crypto: str, source: str, checks: DataChecks | None = None
+) -> MarketBars:
+    """Return validated MarketBars of closed candles from a frame with time and OHLCV columns."""
+    checks = checks or DataChecks()
     by_name = {str(name).strip().lower(): name for name in raw.columns}
     time_key = next((by_name[name] for name in TIMESTAMP_NAMES if name in by_name), None)
     if time_key is None:
@@ -165,22 +174,36 @@ def bars_from_frame(raw: pd.DataFrame, crypto: str, source: str) -> MarketBars:
         numbers = pd.to_numeric(raw[by_name[name]], errors="coerce")
         columns[name] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     frame = pd.DataFrame(columns, index=index)
-    _validate(frame, source)
-    if len(frame) >= 2:
-        steps = pd.Series(np.diff(index.asi8))
-        bar_interval = pd.Timedelta(int(steps.mode().iloc[0]), unit="ns")
+    validate_rows(frame, source)
+    if checks.timeframe is not None:
+        bar_interval = check_interval(index, checks.timeframe, source)
     else:
-        bar_interval = pd.Timedelta(hours=1)
-    return MarketBars(crypto=crypto, frame=frame, bar_interval=bar_interval, source=source)
+        bar_interval = modal_interval(index)
+    check_moves(frame, source, checks.max_abs_log_return)
+    close_times = None
+    if CLOSE_TIME_NAME in by_name and checks.as_of is None:
+        close_column = raw[by_name[CLOSE_TIME_NAME]]
+        if not pd.api.types.is_numeric_dtype(close_column):
+            numeric = pd.to_numeric(close_column, errors="coerce")
+            close_column = numeric if numeric.notna().all() else close_column
+        close_times = _parse_timestamps(close_column, f"{source} column {CLOSE_TIME_NAME}")
+    frame, dropped = closed_bars(frame, bar_interval, close_times, checks.as_of)
+    if frame.empty:
+        raise MarketDataError(
+            f"{source}: no bar had closed by as_of {checks.as_of}; use a later data.as_of"
+        )
+    if checks.timeframe is None:
+        bar_interval = modal_interval(pd.DatetimeIndex(frame.index))
+    return MarketBars(crypto, frame, bar_interval, source, partial_bars_dropped=dropped)
 
 
-def load_ohlcv_csv(path: Path, crypto: str) -> MarketBars:
+def load_ohlcv_csv(path: Path, crypto: str, checks: DataChecks | None = None) -> MarketBars:
     """Return MarketBars from a CSV or Parquet file with a timestamp column and OHLCV columns."""
     path = Path(path)
     if not path.is_file():
         raise MarketDataError(f"{path}: file not found; check the data path for {crypto}")
     raw = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    return bars_from_frame(raw, crypto, str(path))
+    return bars_from_frame(raw, crypto, str(path), checks)
 
 
 def _read_klines_csv(handle: io.BufferedIOBase | io.BytesIO, source: str) -> pd.DataFrame:
@@ -196,7 +219,7 @@ def _read_klines_csv(handle: io.BufferedIOBase | io.BytesIO, source: str) -> pd.
     return raw.assign(open_time=pd.to_numeric(raw["open_time"], errors="coerce"))
 
 
-def load_binance_klines(path: Path, crypto: str) -> MarketBars:
+def load_binance_klines(path: Path, crypto: str, checks: DataChecks | None = None) -> MarketBars:
     """Return MarketBars from a Binance public klines dump (.csv, or .zip holding one csv)."""
     path = Path(path)
     if not path.is_file():
@@ -211,7 +234,7 @@ def load_binance_klines(path: Path, crypto: str) -> MarketBars:
     else:
         with path.open("rb") as handle:
             raw = _read_klines_csv(handle, str(path))
-    return bars_from_frame(raw, crypto, str(path))
+    return bars_from_frame(raw, crypto, str(path), checks)
 
 
 def find_crypto_file(folder: Path, crypto: str, timeframe: str, data_format: str) -> Path:
@@ -231,9 +254,19 @@ def find_crypto_file(folder: Path, crypto: str, timeframe: str, data_format: str
 
 
 def load_market_bars(
-    data_format: str, crypto: str, path: Path | None, timeframe: str
+    data_format: str,
+    crypto: str,
+    path: Path | None,
+    timeframe: str,
+    *,
+    max_abs_log_return: float | None = DEFAULT_MAX_ABS_LOG_RETURN,
+    as_of: pd.Timestamp | None = None,
 ) -> MarketBars:
-    """Return MarketBars for one crypto from the sample generator, a file, or a folder."""
+    """Return checked MarketBars of closed candles from the sample generator, a file or folder.
+
+    The bars must be `timeframe` bars (a file of another modal interval is refused), moves are
+    bounded by max_abs_log_return (None: no bound), and as_of drops bars not closed by then.
+    """
     if data_format not in DATA_FORMATS:
         raise MarketDataError(
             f"data_format {data_format!r} is unknown; use one of {', '.join(DATA_FORMATS)}"
@@ -241,14 +274,17 @@ def load_market_bars(
     if data_format == "sample":
         from econ_obs.core.sample_data import sample_bars  # sample_data imports this module
 
-        return sample_bars(crypto)
+        bars = sample_bars(crypto)
+        check_interval(bars.frame.index, timeframe, f"sample data for {crypto}")
+        check_moves(bars.frame, f"sample data for {crypto}", max_abs_log_return)
+        return bars
     if path is None:
         raise MarketDataError(f"data_format {data_format!r} needs a data path for {crypto}")
     path = Path(path)
     if path.is_dir():
         path = find_crypto_file(path, crypto, timeframe, data_format)
     loader = load_ohlcv_csv if data_format == "ohlcv_csv" else load_binance_klines
-    return loader(path, crypto)
+    return loader(path, crypto, DataChecks(timeframe, max_abs_log_return, as_of))
 
 
 def require_bars(bars: MarketBars, needed_bars: int) -> None:
