@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from econ_obs.store.database import render
+from econ_obs_tests.test_embedded_private import enterable_home
 
 
 def run_cli(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess:
@@ -70,8 +71,13 @@ def test_every_verb_has_help(verb):
     assert "usage: econ-obs" in result.stdout
 
 
-def test_the_embedded_server_is_reused_and_stopped(tmp_path):
+def test_the_embedded_server_is_reused_and_stopped():
     # A private ECON_OBS_HOME gives this test its own embedded server, apart from the session's.
+    with enterable_home() as home:
+        check_reused_and_stopped(home)
+
+
+def check_reused_and_stopped(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECON_OBS_")}
     env["ECON_OBS_HOME"] = str(tmp_path)
 
