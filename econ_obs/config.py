@@ -22,6 +22,7 @@ from econ_obs.core.features import factor_names, factor_needs_btc
 from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FoldConfig
 from econ_obs.core.gaps import parse_timeframe
 from econ_obs.core.market_data import DATA_FORMATS, MarketDataError, find_crypto_file
+from econ_obs.core.matched_null import MatchedNullParams
 from econ_obs.core.models import ModelVariant, load_model_class, new_model, parse_variants
 from econ_obs.core.sample_data import SAMPLE_CRYPTOS
 from econ_obs.sweeps.yaml_reader import (
@@ -67,7 +68,9 @@ _TOP_KEYS = (
 _DATA_KEYS = ("format", "path", "timeframe", "max_gap_bars", "max_abs_log_return", "as_of")
 _FOLD_KEYS = ("n_folds", "train_bars", "test_bars", "purge_bars")
 _MODEL_KEYS = ("class", "variants")
+_BASELINE_KEYS = ("random", "matched")
 _RANDOM_KEYS = ("n_seeds", "hold_bars", "entry_prob")
+_MATCHED_KEYS = ("n_perms",)
 _RUN_ID = re.compile(r"[A-Za-z0-9_.-]+")
 _CRYPTO = re.compile(r"[A-Z0-9]+")
 _TIMEFRAME = re.compile(r"[A-Za-z0-9]+")  # it ends up in file names
@@ -99,6 +102,7 @@ class SweepConfig:
     factor_params: dict
     variants: tuple[ModelVariant, ...]
     random_baseline: RandomBaselineParams
+    matched_null: MatchedNullParams
     schedule_cron: str
     source_path: Path  # the YAML file this came from
 
@@ -265,7 +269,7 @@ def _parse_variants(top: Section) -> tuple[ModelVariant, ...]:
 
 
 def _parse_random_baseline(top: Section) -> RandomBaselineParams:
-    random = top.section("baselines", ("random",), required=False).section(
+    random = top.section("baselines", _BASELINE_KEYS, required=False).section(
         "random", _RANDOM_KEYS, required=False
     )
     values: dict[str, Any] = {
@@ -283,6 +287,18 @@ def _parse_random_baseline(top: Section) -> RandomBaselineParams:
         return RandomBaselineParams(**values)
     except ValueError as error:
         random.fail_from(error, _RANDOM_KEYS)
+
+
+def _parse_matched_null(top: Section) -> MatchedNullParams:
+    matched = top.section("baselines", _BASELINE_KEYS, required=False).section(
+        "matched", _MATCHED_KEYS, required=False
+    )
+    if "n_perms" not in matched.raw:
+        return MatchedNullParams()
+    try:
+        return MatchedNullParams(n_perms=matched.integer("n_perms", "1000"))
+    except ValueError as error:
+        matched.fail_from(error, _MATCHED_KEYS)
 
 
 def _parse_cron(top: Section) -> str:
@@ -348,6 +364,7 @@ def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
         factor_params=dict(factor_params),
         variants=_parse_variants(top),
         random_baseline=_parse_random_baseline(top),
+        matched_null=_parse_matched_null(top),
         schedule_cron=_parse_cron(top),
         source_path=source_path,
     )
