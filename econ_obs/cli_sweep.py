@@ -15,22 +15,41 @@ from typing import TypeVar
 from sqlalchemy.engine import URL, Connection
 
 from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
+from econ_obs.core.rollup import rollup
 from econ_obs.paths import project_home
 from econ_obs.runtime import prepare_runtime
 from econ_obs.store.database import connect, make_engine
-from econ_obs.store.report import comparisons
+from econ_obs.store.report import REPORT_COLUMNS, report_rows
 
-REPORT_COLUMNS = (
+# The per-row columns printed as a table (csv and json carry every REPORT_COLUMNS field).
+TABLE_COLUMNS = (
     "crypto",
     "fold_id",
     "cost_bps",
-    "best_variant",
-    "best_net_return",
+    "variant",
+    "net_return",
+    "n_trades",
+    "exposure",
+    "sharpe",
     "buy_and_hold",
     "random_mean",
-    "naive",
-    "excess_over_buy_and_hold",
-    "excess_over_random",
+    "matched_null_mean",
+    "p_value_matched",
+    "p_value_random",
+    "deflated_sharpe",
+    "breakeven_cost_bps",
+)
+ROLLUP_COLUMNS = (
+    "crypto",
+    "variant",
+    "cost_bps",
+    "slippage_bps",
+    "n_folds",
+    "mean_net_return",
+    "t_stat",
+    "share_positive",
+    "share_significant",
+    "verdict",
 )
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
 UI_SHUTDOWN_SECONDS = 30
@@ -66,8 +85,27 @@ def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) ->
 
 
 def _report_rows(config: SweepConfig, database_url: URL) -> list[dict]:
-    found = _read(database_url, lambda c: comparisons(c, config.run_id, config.strategy))
-    return [row.as_dict() for row in found]
+    return _read(database_url, lambda c: report_rows(c, config.run_id, config.strategy))
+
+
+def _rollup_rows(rows: list[dict]) -> list[dict]:
+    return [row.as_dict() for row in rollup(rows)]
+
+
+def _json_value(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _write_html(config: SweepConfig, database_url: URL, path: str) -> None:
+    from pathlib import Path
+
+    from econ_obs.report.figures import report_figures
+    from econ_obs.report.html import write_html_report
+    from econ_obs.store.report_data import load_report_data
+
+    data = _read(database_url, lambda c: load_report_data(c, config.run_id, config.strategy))
+    written = write_html_report(data, Path(path), report_figures(data))
+    print(f"HTML report written to {written}", file=sys.stderr)
 
 
 def _print_check_failures(failures: dict[str, list[dict]]) -> None:
@@ -119,7 +157,9 @@ def _sweep(args: argparse.Namespace) -> int:
         )
     seconds = sum(o.seconds for o in outcomes)
     print(f"materialised in {seconds:.1f}s ({n_results / seconds:.1f} result partitions/s)")
-    print_table(_report_rows(config, runtime.database_url), REPORT_COLUMNS[:8])
+    rolled = _rollup_rows(_report_rows(config, runtime.database_url))
+    print_table(rolled, ROLLUP_COLUMNS)
+    _print_verdicts(rolled)
     failures = _run_checks(config, runtime.database_url)
     _print_check_failures(failures)
     failed_stages = [o for o in outcomes if not o.success]
@@ -129,6 +169,14 @@ def _sweep(args: argparse.Namespace) -> int:
         return 1
     print("checks passed: baselines_complete, unique_per_partition, same_basis")
     return 0
+
+
+def _print_verdicts(rolled: list[dict]) -> None:
+    counts: dict[str, int] = {}
+    for row in rolled:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    summary = ", ".join(f"{verdict} {count}" for verdict, count in sorted(counts.items()))
+    print(f"verdicts over {len(rolled)} (crypto, variant, cost): {summary or 'none'}")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -145,14 +193,25 @@ def _report(args: argparse.Namespace) -> int:
     config = _config(args)
     runtime = prepare_runtime()
     rows = _report_rows(config, runtime.database_url)
+    rolled = _rollup_rows(rows)
+    if args.html:
+        _write_html(config, runtime.database_url, args.html)
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        document = {
+            "rows": [{k: _json_value(row[k]) for k in REPORT_COLUMNS} for row in rows],
+            "rollup": rolled,
+        }
+        print(json.dumps(document, indent=2))
     elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+        columns = ROLLUP_COLUMNS if args.rollup else REPORT_COLUMNS
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(rolled if args.rollup else rows)
     else:
-        print_table(rows, REPORT_COLUMNS)
+        print_table(rows, TABLE_COLUMNS)
+        print()
+        print_table(rolled, ROLLUP_COLUMNS)
+        _print_verdicts(rolled)
     return 0
 
 
@@ -225,5 +284,11 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
         if name == "report":
             parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+            parser.add_argument(
+                "--rollup", action="store_true", help="csv: the roll-up across folds, not rows"
+            )
+            parser.add_argument(
+                "--html", metavar="PATH", help="also write a self-contained HTML report there"
+            )
         if name == "ui":
             parser.add_argument("--port", default=UI_PORT)

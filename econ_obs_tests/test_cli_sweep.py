@@ -26,9 +26,12 @@ from econ_obs_tests.conftest import SMALL_SWEEP_YAML
 N_KEYS = 8  # 2 cryptos x 2 folds x 2 costs
 N_RESULT_ROWS = N_KEYS * 2  # 2 variants
 N_BASELINE_ROWS = N_KEYS * 3
+N_ROLLUP = 2 * 2 * 2  # 2 cryptos x 2 variants x 2 costs, across the 2 folds
 SUMMARY_COLUMNS = (
-    "crypto fold_id cost_bps best_variant best_net_return buy_and_hold random_mean naive".split()
-)
+    "crypto variant cost_bps slippage_bps n_folds mean_net_return t_stat share_positive "
+    "share_significant verdict"
+).split()
+VERDICTS = {"edge", "no_edge", "loses_to_costs", "no_trades"}
 CHECKS_PASSED = "checks passed: baselines_complete, unique_per_partition, same_basis"
 COUNT_ROWS = (
     "SELECT (SELECT count(*) FROM finetune_results WHERE run_id = 'test_run'), "
@@ -107,21 +110,43 @@ def test_sweep_prints_progress_and_a_summary_line_per_key(first_sweep):
     assert sum(line.strip().startswith("done in") for line in lines) == 3
     header = next(i for i, line in enumerate(lines) if line.startswith("crypto "))
     assert lines[header].split() == SUMMARY_COLUMNS
-    table = [line.split() for line in lines[header + 1 : header + 1 + N_KEYS]]
+    table = [line.split() for line in lines[header + 1 : header + 1 + N_ROLLUP]]
     assert {(row[0], row[1], row[2]) for row in table} == {
-        (crypto, fold, cost)
+        (crypto, variant, cost)
         for crypto in ("BTCUSDT", "ETHUSDT")
-        for fold in ("0", "1")
+        for variant in ("ridge_a1_t0", "ridge_a10_t5")
         for cost in ("10", "30")
     }
-    assert all("missing" not in row for row in table)
-    assert lines[header + 1 + N_KEYS] == CHECKS_PASSED
+    assert all("missing" not in row and row[-1] in VERDICTS for row in table)
+    assert lines[header + 1 + N_ROLLUP].startswith(f"verdicts over {N_ROLLUP} (crypto, variant")
     assert lines[-1] == CHECKS_PASSED
 
 
 def test_sweep_stores_every_row_once(setup, first_sweep):
     assert first_sweep.returncode == 0
     assert setup.app_sql(COUNT_ROWS) == [(N_RESULT_ROWS, N_BASELINE_ROWS)]
+    # Every random seed is stored once per key (20 seeds in the small sweep).
+    assert setup.app_sql("SELECT count(*) FROM finetune_random_seeds") == [(N_KEYS * 20,)]
+
+
+def test_p_values_can_be_recomputed_with_sql_from_the_stored_values(setup, first_sweep):
+    recomputed = setup.app_sql(
+        """
+        SELECT r.p_value_matched,
+               (1 + (SELECT count(*) FROM unnest(r.matched_null_net_returns) AS v
+                     WHERE v >= r.net_return))::float8 / (r.matched_n_perms + 1),
+               r.p_value_random,
+               (1 + (SELECT count(*) FROM finetune_random_seeds s
+                     WHERE (s.run_id, s.strategy, s.crypto, s.fold_id, s.cost_bps)
+                         = (r.run_id, r.strategy, r.crypto, r.fold_id, r.cost_bps)
+                       AND s.net_return >= r.net_return))::float8 / (r.random_n_seeds + 1)
+        FROM finetune_results r WHERE r.n_trades > 0
+        """
+    )
+    assert len(recomputed) > 0
+    for stored_matched, sql_matched, stored_random, sql_random in recomputed:
+        assert stored_matched == pytest.approx(sql_matched, rel=1e-12)
+        assert stored_random == pytest.approx(sql_random, rel=1e-12)
 
 
 def test_the_sweep_runs_are_recorded_in_the_dagster_instance(setup, first_sweep):
@@ -154,16 +179,28 @@ def test_the_sweep_runs_are_recorded_in_the_dagster_instance(setup, first_sweep)
     assert {row[0] for row in stored} <= {run_id for run_id, _, _ in runs}
 
 
-def test_report_as_json(setup, first_sweep):
+def test_report_as_json_lists_every_variant_and_the_rollup(setup, first_sweep):
     result = setup.run("report", "--format", "json")
 
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert len(rows) == N_KEYS
+    document = json.loads(result.stdout)
+    rows = document["rows"]
+    assert len(rows) == N_RESULT_ROWS  # every variant of every key: no best-per-cell pick
+    assert {r["variant"] for r in rows} == {"ridge_a1_t0", "ridge_a10_t5"}
     for row in rows:
-        for field in ("best_net_return", "buy_and_hold", "random_mean", "naive"):
+        for field in ("net_return", "buy_and_hold", "random_mean", "naive", "sharpe"):
             assert isinstance(row[field], float), (field, row)
-    assert len({(r["crypto"], r["fold_id"], r["cost_bps"]) for r in rows}) == N_KEYS
+        if row["n_trades"]:
+            assert 0 < row["p_value_matched"] <= 1 and 0 < row["p_value_random"] <= 1
+            assert row["matched_null_p05"] <= row["matched_null_mean"] <= row["matched_null_p95"]
+            assert (row["net_return"] > 0) == (
+                row["cost_bps"] + row["slippage_bps"] < row["breakeven_cost_bps"]
+            )
+        else:
+            assert row["p_value_matched"] is None and row["breakeven_cost_bps"] is None
+    assert len(document["rollup"]) == N_ROLLUP
+    assert {r["verdict"] for r in document["rollup"]} <= VERDICTS
+    assert all(r["n_folds"] == 2 for r in document["rollup"])
 
 
 def test_report_as_csv(setup, first_sweep):
@@ -171,11 +208,27 @@ def test_report_as_csv(setup, first_sweep):
 
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0][:8] == SUMMARY_COLUMNS
-    assert len(rows) == 1 + N_KEYS
+    assert rows[0][:5] == ["crypto", "fold_id", "cost_bps", "slippage_bps", "variant"]
+    assert len(rows) == 1 + N_RESULT_ROWS
     assert all(len(row) == len(rows[0]) for row in rows)
-    best_net_returns = [float(row[4]) for row in rows[1:]]  # numbers, not "" for missing
-    assert len(best_net_returns) == N_KEYS
+    net_returns = [float(row[5]) for row in rows[1:]]  # numbers, not "" for missing
+    assert len(net_returns) == N_RESULT_ROWS
+    rollup = list(
+        csv.reader(io.StringIO(setup.run("report", "--format", "csv", "--rollup").stdout))
+    )
+    assert rollup[0] == SUMMARY_COLUMNS and len(rollup) == 1 + N_ROLLUP
+
+
+def test_report_writes_one_self_contained_html_file(setup, first_sweep, tmp_path):
+    target = tmp_path / "out" / "report.html"
+    result = setup.run("report", "--html", str(target))
+
+    assert result.returncode == 0, result.stderr
+    html = target.read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') >= 3
+    assert "http://" not in html and "https://" not in html
+    for variant in ("ridge_a1_t0", "ridge_a10_t5"):
+        assert variant in html
 
 
 def test_check_passes_after_the_sweep(setup, first_sweep):

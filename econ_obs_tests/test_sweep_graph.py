@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -131,10 +132,23 @@ def test_each_partition_materialisation_carries_its_comparison(
     assert one["cost_bps"].value == 30 and one["fold_id"].value == 1
     assert one["n_rows"].value == len(small_config.variants)
     assert "baseline `buy_and_hold`" in one["comparison"].value
-    assert isinstance(one["excess_over_buy_and_hold"].value, float)
-    assert isinstance(one["excess_over_random_mean"].value, float)
+    assert "best_variant" not in one  # every variant, no pick after the fact
+    table = one["significance"].value
+    assert sorted(r.data["variant"] for r in table.records) == sorted(
+        v.name for v in small_config.variants
+    )
+    for record in table.records:
+        if record.data["n_trades"]:
+            assert 0 < record.data["p_value_matched"] <= 1
+            assert isinstance(record.data["breakeven_cost_bps"], float)
     report = instance.fetch_materializations(dg.AssetKey("sweep_report"), limit=1).records
-    assert report[0].asset_materialization.metadata["n_keys"].value == 8
+    report_metadata = report[0].asset_materialization.metadata
+    assert report_metadata["n_model_rows"].value == 16
+    rollup = report_metadata["rollup"].value.records
+    assert len(rollup) == 2 * 2 * 2  # crypto x variant x cost
+    assert {r.data["verdict"] for r in rollup} <= {"edge", "no_edge", "loses_to_costs", "no_trades"}
+    assert report_metadata["figures"].value.count("data:image/png;base64,") == 3
+    assert Path(report_metadata["html_report"].value).is_file()
 
 
 def check_evaluations(instance, run_id: str) -> dict[str, dg.AssetCheckEvaluation]:

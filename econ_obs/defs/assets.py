@@ -15,16 +15,22 @@ import numpy as np
 from sqlalchemy.exc import OperationalError
 
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
-from econ_obs.core.accounting import CostBasis
+from econ_obs.core.accounting import CostBasis, trades_from_positions
+from econ_obs.core.assessment import Trades, assess_cell, sampled_equity
 from econ_obs.core.backtest import (
     FeatureSlice,
     build_feature_slices,
     evaluate_baselines,
-    evaluate_variant,
     variant_positions,
 )
 from econ_obs.core.market_data import MarketBars, load_market_bars
-from econ_obs.defs.metadata import basis_metadata, comparison_metadata, slice_metadata
+from econ_obs.core.matched_null import matched_seed
+from econ_obs.defs.metadata import (
+    assessment_table,
+    basis_metadata,
+    comparison_metadata,
+    slice_metadata,
+)
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
     ResultKey,
@@ -42,6 +48,12 @@ from econ_obs.store.results import (
     baseline_row,
     replace_partition,
     result_row,
+    seed_rows,
+)
+from econ_obs.store.significance import (
+    equity_json,
+    significance_columns,
+    stored_seed_net_returns,
 )
 
 GROUP = "econ_obs"
@@ -111,6 +123,11 @@ def _result_partitions(
         )
 
 
+def _equity(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dict:
+    bars, equity = sampled_equity(feature_slice.price_path, trades, cost)
+    return equity_json(feature_slice.close.index[feature_slice.test_slice], bars, equity)
+
+
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
     """Return the sweep's assets, partitioned as `parts` describes."""
 
@@ -125,7 +142,12 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         loaded = {}
         for crypto in context.partition_keys:
             bars = load_market_bars(
-                config.data.data_format, crypto, config.data.path, config.data.timeframe
+                config.data.data_format,
+                crypto,
+                config.data.path,
+                config.data.timeframe,
+                max_abs_log_return=config.data.max_abs_log_return,
+                as_of=config.data.as_of,
             )
             context.add_asset_metadata(
                 {
@@ -167,7 +189,12 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         for crypto, partition_keys in wanted.items():
             btc = market_bars[OVERLAY_CRYPTO] if config.needs_btc else None
             slices = build_feature_slices(
-                market_bars[crypto], config.folds, config.factor, config.factor_params, btc=btc
+                market_bars[crypto],
+                config.folds,
+                config.factor,
+                config.factor_params,
+                btc=btc,
+                max_gap_bars=config.data.max_gap_bars,
             )
             for partition_key in partition_keys:
                 feature_slice = slices[decode_slice_key(partition_key).fold_id]
@@ -199,13 +226,23 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
+                path = part.feature_slice.price_path
+                hold = Trades(np.array([0]), np.array([path.n_bars - 1]))
+                curves = {"buy_and_hold": _equity(part.feature_slice, hold, part.cost)}
                 rows = [
                     baseline_row(
-                        part.basis, r.baseline_type, r.params, r.metrics.as_dict(), context.run_id
+                        part.basis,
+                        r.baseline_type,
+                        r.params,
+                        r.metrics.as_dict(),
+                        context.run_id,
+                        curves.get(r.baseline_type),
                     )
                     for r in results
                 ]
-                replace_partition(engine, BASELINES_TABLE, part.basis, rows)
+                (random_row,) = [r for r in results if r.per_seed is not None]
+                seeds = seed_rows(part.basis, random_row.per_seed)
+                replace_partition(engine, BASELINES_TABLE, part.basis, rows, seeds)
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
@@ -226,34 +263,56 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        positions: dict[tuple, np.ndarray] = {}  # a variant's positions do not depend on cost
+        trades: dict[tuple, dict[str, Trades]] = {}  # a variant's trades do not depend on cost
         with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
-                rows, variant_net = [], {}
-                for variant in config.variants:
-                    cache_key = (part.key.slice_key, variant.name)
-                    if cache_key not in positions:
-                        positions[cache_key] = variant_positions(part.feature_slice, variant)
-                    metrics = evaluate_variant(part.feature_slice, positions[cache_key], part.cost)
-                    variant_net[variant.name] = metrics.net_return
-                    rows.append(
-                        result_row(
-                            part.basis,
-                            variant.name,
-                            variant.params,
-                            part.feature_slice.feature_hash,
-                            metrics.as_dict(),
-                            context.run_id,
+                slice_key = part.key.slice_key
+                if slice_key not in trades:
+                    trades[slice_key] = {
+                        variant.name: Trades(
+                            *trades_from_positions(variant_positions(part.feature_slice, variant))
                         )
+                        for variant in config.variants
+                    }
+                with engine.connect() as connection:
+                    random_seeds = stored_seed_net_returns(connection, part.basis)
+                assessed = assess_cell(
+                    part.feature_slice.price_path,
+                    trades[slice_key],
+                    part.cost,
+                    config.matched_null.n_perms,
+                    {
+                        v.name: matched_seed(part.key.crypto, part.key.fold_id, v.name)
+                        for v in config.variants
+                    },
+                    random_seeds,
+                )
+                times = part.feature_slice.close.index[part.feature_slice.test_slice]
+                rows = [
+                    result_row(
+                        part.basis,
+                        variant.name,
+                        variant.params,
+                        part.feature_slice.feature_hash,
+                        assessed[variant.name].metrics.as_dict(),
+                        context.run_id,
+                        significance_columns(assessed[variant.name]),
+                        equity_json(
+                            times, assessed[variant.name].equity_bars, assessed[variant.name].equity
+                        ),
                     )
+                    for variant in config.variants
+                ]
                 replace_partition(engine, RESULTS_TABLE, part.basis, rows)
                 with engine.connect() as connection:
                     baseline_net = stored_baseline_net_returns(connection, part.basis)
+                variant_net = {name: a.metrics.net_return for name, a in assessed.items()}
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
                         **basis_metadata(part.basis),
                         **comparison_metadata(variant_net, baseline_net),
+                        "significance": assessment_table(assessed),
                     },
                     partition_key=part.partition_key,
                 )

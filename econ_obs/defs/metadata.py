@@ -33,6 +33,18 @@ def slice_metadata(feature_slice: FeatureSlice) -> dict:
         "n_features": feature_slice.features.shape[1],
         "feature_hash": feature_slice.feature_hash,
         "data_fingerprint": feature_slice.data_fingerprint,
+        **{
+            f"{window}_{name}": value
+            for window, gaps in (
+                ("train", feature_slice.train_gaps),
+                ("test", feature_slice.test_gaps),
+            )
+            for name, value in (
+                ("missing_bars", int(gaps.missing_bars)),
+                ("largest_gap_bars", int(gaps.largest_gap_bars)),
+                ("span_hours", float(gaps.span_hours)),
+            )
+        },
     }
 
 
@@ -41,9 +53,10 @@ def _percent(value: float | None) -> str:
 
 
 def comparison_metadata(variant_net: dict[str, float], baseline_net: dict[str, float]) -> dict:
-    """Return the markdown table of variants beside baselines and the excess returns.
+    """Return the markdown table of every variant beside the baselines.
 
-    Excess returns are plain floats so Dagster plots them across materialisations.
+    No best variant is picked: a pick made after the fact on the test window is biased, and
+    the significance table beside it says which variants beat chance.
     """
     lines = ["| row | net_return |", "|---|---|"]
     lines += [
@@ -53,12 +66,44 @@ def comparison_metadata(variant_net: dict[str, float], baseline_net: dict[str, f
         f"| baseline `{kind}` | {_percent(baseline_net.get(kind))} |"
         for kind in ("buy_and_hold", "random", "naive")
     ]
-    metadata: dict = {"comparison": dg.MetadataValue.md("\n".join(lines))}
-    if variant_net:
-        best = max(variant_net, key=lambda name: (variant_net[name], name))
-        metadata["best_variant"] = best
-        metadata["best_net_return"] = float(variant_net[best])
-        for kind, label in (("buy_and_hold", "buy_and_hold"), ("random", "random_mean")):
-            if kind in baseline_net:
-                metadata[f"excess_over_{label}"] = float(variant_net[best] - baseline_net[kind])
-    return metadata
+    return {"comparison": dg.MetadataValue.md("\n".join(lines))}
+
+
+_SIGNIFICANCE_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("variant", "string"),
+        dg.TableColumn("net_return", "float", description="fraction, after costs"),
+        dg.TableColumn("n_trades", "int"),
+        dg.TableColumn("matched_null_mean", "float", description="mean net return of the null"),
+        dg.TableColumn("p_value_matched", "float", description="(1 + #{null >= net}) / (n + 1)"),
+        dg.TableColumn("p_value_random", "float", description="against the random seeds"),
+        dg.TableColumn("breakeven_cost_bps", "float", description="per side, fee + slippage"),
+        dg.TableColumn("deflated_sharpe", "float", description="probability, across variants"),
+    ]
+)
+
+
+def _rounded(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def assessment_table(assessed: dict) -> dg.MetadataValue:
+    """Return each variant's net return, p-values, break-even cost and DSR as a Dagster table."""
+    records = []
+    for name, assessment in sorted(assessed.items()):
+        matched = assessment.matched
+        records.append(
+            dg.TableRecord(
+                {
+                    "variant": name,
+                    "net_return": _rounded(assessment.metrics.net_return),
+                    "n_trades": int(assessment.metrics.n_trades),
+                    "matched_null_mean": _rounded(matched.mean) if matched else None,
+                    "p_value_matched": _rounded(matched.p_value) if matched else None,
+                    "p_value_random": _rounded(assessment.p_value_random),
+                    "breakeven_cost_bps": _rounded(assessment.breakeven_cost_bps, 3),
+                    "deflated_sharpe": _rounded(assessment.deflated_sharpe),
+                }
+            )
+        )
+    return dg.MetadataValue.table(records=records, schema=_SIGNIFICANCE_SCHEMA)

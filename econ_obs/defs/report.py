@@ -1,31 +1,58 @@
-"""sweep_report: the per-key comparison of the whole sweep, blocked by failing checks."""
+"""sweep_report: the roll-up of every variant across folds, with its figures, blocked by checks."""
+
+from collections import Counter
 
 import dagster as dg
 
 from econ_obs.config import SweepConfig
+from econ_obs.core.rollup import VERDICTS, RollupRow, rollup
 from econ_obs.defs.assets import GROUP
 from econ_obs.defs.resources import PostgresResource
-from econ_obs.store.report import Comparison, comparisons
+from econ_obs.paths import state_dir
+from econ_obs.report.figures import report_figures
+from econ_obs.report.html import figures_markdown, render_html
+from econ_obs.store.report_data import load_report_data
 
-
-def _cell(value: float | None) -> str:
-    return "missing" if value is None else f"{value:+.4f}"
-
-
-def comparison_markdown(rows: list[Comparison]) -> str:
-    """Return a markdown table: best variant's net return beside each baseline, per key."""
-    lines = [
-        "| crypto | fold | cost_bps | best variant | net_return | buy_and_hold | random mean "
-        "| naive |",
-        "|---|---|---|---|---|---|---|---|",
+ROLLUP_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("crypto", "string"),
+        dg.TableColumn("variant", "string"),
+        dg.TableColumn("cost_bps", "int", description="per-side fee"),
+        dg.TableColumn("slippage_bps", "float", description="per-side slippage"),
+        dg.TableColumn("n_folds", "int"),
+        dg.TableColumn("mean_net_return", "float", description="fraction, mean over folds"),
+        dg.TableColumn("t_stat", "float", description="of the net return across folds"),
+        dg.TableColumn("share_positive", "float", description="folds with net_return > 0"),
+        dg.TableColumn("share_significant", "float", description="folds with p_matched < 0.05"),
+        dg.TableColumn("verdict", "string", description=" | ".join(VERDICTS)),
     ]
-    for row in rows:
-        lines.append(
-            f"| {row.crypto} | {row.fold_id} | {row.cost_bps} | {row.best_variant or 'missing'} "
-            f"| {_cell(row.best_net_return)} | {_cell(row.buy_and_hold)} "
-            f"| {_cell(row.random_mean)} | {_cell(row.naive)} |"
+)
+
+
+def rollup_table(rows: list[RollupRow]) -> dg.MetadataValue:
+    """Return the roll-up as a Dagster table."""
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 6)
+
+    records = [
+        dg.TableRecord(
+            {
+                "crypto": row.crypto,
+                "variant": row.variant,
+                "cost_bps": int(row.cost_bps),
+                "slippage_bps": float(row.slippage_bps),
+                "n_folds": row.n_folds,
+                "mean_net_return": rounded(row.mean_net_return),
+                "t_stat": rounded(row.t_stat),
+                "share_positive": rounded(row.share_positive),
+                "share_significant": rounded(row.share_significant),
+                "verdict": row.verdict,
+            }
         )
-    return "\n".join(lines)
+        for row in rows
+    ]
+    return dg.MetadataValue.table(records=records, schema=ROLLUP_SCHEMA)
 
 
 def build_report_asset(
@@ -36,20 +63,28 @@ def build_report_asset(
     @dg.asset(
         deps=[model_results],
         group_name=GROUP,
-        description="The sweep's comparison table; the blocking checks on model_results keep "
-        "it from materialising over incomplete or mismatched rows.",
+        description="Every variant's verdict across folds (edge, no_edge, loses_to_costs, "
+        "no_trades) with its figures; the blocking checks on model_results keep it from "
+        "materialising over incomplete or mismatched rows.",
     )
     def sweep_report(postgres: PostgresResource) -> dg.MaterializeResult:
         with postgres.get_connection() as connection:
-            rows = comparisons(connection, config.run_id, config.strategy)
-        beats = [r for r in rows if (r.excess_over_buy_and_hold or 0) > 0]
+            data = load_report_data(connection, config.run_id, config.strategy)
+        rolled = rollup(data.rows.to_dict("records"))
+        figures = report_figures(data)
+        html_path = state_dir() / "reports" / f"{config.run_id}.html"
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(render_html(data, figures), encoding="utf-8")
+        verdicts = Counter(row.verdict for row in rolled)
         return dg.MaterializeResult(
             metadata={
                 "run_id": config.run_id,
                 "strategy": config.strategy,
-                "n_keys": len(rows),
-                "n_keys_beating_buy_and_hold": len(beats),
-                "comparison": dg.MetadataValue.md(comparison_markdown(rows)),
+                "n_model_rows": len(data.rows),
+                **{f"n_{verdict}": verdicts.get(verdict, 0) for verdict in VERDICTS},
+                "rollup": rollup_table(rolled),
+                "figures": dg.MetadataValue.md(figures_markdown(figures)),
+                "html_report": dg.MetadataValue.path(str(html_path)),
             }
         )
 
