@@ -1,9 +1,14 @@
 """Run the benchmarks: ``python -m econ_obs.bench`` (what ``make bench`` runs)."""
 
-from econ_obs.bench import random_baseline, sweep
+import sys
+
+from econ_obs.bench import matched_null, random_baseline, sweep
 
 if __name__ == "__main__":
     print("== random baseline: streaming vs dense ==")
     random_baseline.main()
+    print("\n== matched null: batched placements vs the accounting function ==")
+    matched_ok = matched_null.main()
     print("\n== whole sweeps through econ-obs sweep (Dagster + PostgreSQL included) ==")
-    sweep.main()
+    sweeps_ok = sweep.main()
+    sys.exit(0 if matched_ok and sweeps_ok else 1)
