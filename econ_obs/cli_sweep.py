@@ -118,11 +118,13 @@ def _print_check_failures(failures: dict[str, list[dict]]) -> None:
 
 
 def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]:
-    from econ_obs.defs.checks import CHECK_NAMES, evaluate_check
+    from econ_obs.defs.checks import CHECK_NAMES, evaluate_check, expected_keys
+
+    expected = expected_keys(config)
 
     def read(connection: Connection) -> dict[str, list[dict]]:
         return {
-            name: evaluate_check(connection, name, config.run_id, config.strategy)
+            name: evaluate_check(connection, name, config.run_id, config.strategy, expected)
             for name in CHECK_NAMES
         }
 
@@ -130,10 +132,10 @@ def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from econ_obs.definitions import build_definitions, default_resources
-    from econ_obs.defs.sweep import run_sweep, sweep_plan
+    from econ_obs.defs.sweep import raise_input_error, run_sweep, sweep_plan
+    from econ_obs.signals import Interrupted, on_hard_stop
+    from econ_obs.store.orphans import end_own_runs, mark_orphaned_runs, open_instance
 
     config = _config(args)
     runtime = prepare_runtime()
@@ -146,15 +148,48 @@ def _sweep(args: argparse.Namespace) -> int:
         f"{config.folds.n_folds} folds x {len(config.costs_bps)} costs = {n_results} partitions, "
         f"{len(config.variants)} variants, in {len(plan)} Dagster runs"
     )
-    with dg.DagsterInstance.get() as instance:
-        outcomes = run_sweep(
-            [*assets, *defs.asset_checks],
-            plan,
-            instance,
-            default_resources(),
-            config.run_id,
-            log_level="WARNING",  # the progress lines above say what is happening
-        )
+    # sweep_runs: the run_id's keys belong to one config; another one is refused (exit 2)
+    # unless --replace, which deletes the keys outside this config before anything runs.
+    from econ_obs.defs.checks import expected_keys
+    from econ_obs.store.sweep_runs import begin_sweep, canonical_config, finish_sweep
+
+    canonical, expected = canonical_config(config), expected_keys(config)
+    started = _read(
+        runtime.database_url, lambda c: begin_sweep(c, canonical, expected, args.replace)
+    )
+    if any(started.removed.values()):
+        print(f"--replace removed rows outside this config: {started.removed}")
+    with open_instance(runtime.dagster_url) as instance:
+        for orphan in mark_orphaned_runs(instance):
+            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
+
+        def end_runs(signum: int) -> None:  # the main thread is stuck inside Dagster
+            reason = f"econ-obs sweep interrupted by {signal.Signals(signum).name}"
+            for run in end_own_runs(instance, reason):
+                print(f"dagster run {run.run_id[:8]} marked CANCELED", file=sys.stderr)
+
+        forget_end_runs = on_hard_stop(end_runs)
+        try:
+            outcomes = run_sweep(
+                [*assets, *defs.asset_checks],
+                plan,
+                instance,
+                default_resources(),
+                config.run_id,
+                log_level="CRITICAL",  # progress lines say what happens; step errors below
+            )
+        except Interrupted as interrupted:
+            end_runs(interrupted.signum)
+            raise
+        finally:
+            forget_end_runs()
+    _read(
+        runtime.database_url,
+        lambda c: finish_sweep(
+            c, config.run_id, config.strategy, [o.dagster_run_id for o in outcomes]
+        ),
+    )
+    raise_input_error(outcomes)  # a bad file or config: one line, exit 2
     seconds = sum(o.seconds for o in outcomes)
     print(f"materialised in {seconds:.1f}s ({n_results / seconds:.1f} result partitions/s)")
     rolled = _rollup_rows(_report_rows(config, runtime.database_url))
@@ -164,6 +199,8 @@ def _sweep(args: argparse.Namespace) -> int:
     _print_check_failures(failures)
     failed_stages = [o for o in outcomes if not o.success]
     for outcome in failed_stages:
+        if outcome.step_error is not None:
+            print(outcome.step_error.traceback, file=sys.stderr)
         print(f"stage {outcome.stage.name} FAILED (dagster run {outcome.dagster_run_id})")
     if failures or failed_stages:
         return 1
@@ -292,3 +329,10 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
             )
         if name == "ui":
             parser.add_argument("--port", default=UI_PORT)
+        if name == "sweep":
+            parser.add_argument(
+                "--replace",
+                action="store_true",
+                help="the run_id was swept with another config: delete its keys outside this "
+                "config (one transaction) and sweep; without it such a sweep is refused",
+            )

@@ -97,7 +97,9 @@ class SweepConfig:
     cryptos: tuple[str, ...]
     folds: FoldConfig
     costs_bps: tuple[int, ...]  # per-side fee in whole basis points (the DB column is INT)
-    slippage_bps: float  # per-side slippage in basis points; required, never defaulted
+    # per-side slippage in basis points, one or more; required, never defaulted. A cost basis
+    # is (cost_bps, slippage_bps): the sweep runs every pair of costs_bps x slippage_bps.
+    slippage_bps: tuple[float, ...]
     factor: str
     factor_params: dict
     variants: tuple[ModelVariant, ...]
@@ -223,6 +225,27 @@ def _parse_costs(top: Section) -> tuple[int, ...]:
             top.fail(key_path, f"{cost!r} bps is over 10000 (100% per side); write e.g. 10")
 
     return top.unique_list("costs_bps", "[10, 15, 30]  # per-side fee, bps", check_cost)
+
+
+def _parse_slippage(top: Section) -> tuple[float, ...]:
+    """slippage_bps: one number or a list of unique numbers, each finite, >= 0 and <= 10000."""
+    example = "2  # per-side bps; 0 is allowed, or a list: [0, 2.5]"
+    if not isinstance(top.get("slippage_bps", example), list):
+        values = (top.non_negative_number("slippage_bps", example),)
+    else:
+
+        def check_slippage(key_path: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                top.fail(key_path, f"{value!r} is not a number; write e.g. 2 or 2.5")
+            if not math.isfinite(value) or value < 0:
+                top.fail(key_path, f"{value!r} must be a finite number >= 0; write e.g. 2")
+
+        values = tuple(float(v) for v in top.unique_list("slippage_bps", "[0, 2]", check_slippage))
+    for index, value in enumerate(values):
+        if value > 10_000:  # 100% per side, like costs_bps
+            key_path = "slippage_bps" if len(values) == 1 else f"slippage_bps[{index}]"
+            top.fail(key_path, f"{value!r} bps is over 10000 (100% per side); write e.g. 2")
+    return values
 
 
 def _parse_folds(top: Section) -> FoldConfig:
@@ -359,7 +382,7 @@ def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
         cryptos=_parse_cryptos(top),
         folds=_parse_folds(top),
         costs_bps=_parse_costs(top),
-        slippage_bps=top.non_negative_number("slippage_bps", "2  # per-side bps; 0 is allowed"),
+        slippage_bps=_parse_slippage(top),
         factor=factor,
         factor_params=dict(factor_params),
         variants=_parse_variants(top),

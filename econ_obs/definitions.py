@@ -40,7 +40,11 @@ def default_resources() -> dict:
 def build_definitions(config: SweepConfig, resources: dict | None = None) -> dg.Definitions:
     """Return the asset graph, checks, sensor, job and schedule of one sweep."""
     parts = sweep_partitions(
-        config.data_cryptos, config.cryptos, config.folds.n_folds, config.costs_bps
+        config.data_cryptos,
+        config.cryptos,
+        config.folds.n_folds,
+        config.costs_bps,
+        config.slippage_bps,
     )
     assets = build_assets(config, parts)
     model_results = next(a for a in assets if a.key.to_user_string() == "model_results")

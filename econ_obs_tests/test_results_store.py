@@ -15,12 +15,15 @@ from sqlalchemy.engine import Engine
 from econ_obs.store.results import (
     BASELINE_TYPES,
     BASELINES_TABLE,
+    KEY_COLUMNS,
     RESULTS_TABLE,
+    SEEDS_TABLE,
     PartitionBasis,
     PartitionWriteError,
     baseline_row,
     replace_partition,
     result_row,
+    seed_rows,
 )
 
 BASIS = PartitionBasis(
@@ -35,6 +38,10 @@ BASIS = PartitionBasis(
     test_start=datetime(2024, 2, 2, tzinfo=UTC),
     test_end=datetime(2024, 3, 1, tzinfo=UTC),
     n_test_bars=648,
+    train_missing_bars=3,
+    test_missing_bars=5,
+    test_largest_gap_bars=2,
+    test_span_hours=652.0,
 )
 VARIANTS = ("ridge_a1_t0", "ridge_a10_t5")
 KILL_TRIGGER = "econ_obs_test_kill_on_naive"
@@ -71,9 +78,10 @@ def stored(engine: Engine, table: str, basis: PartitionBasis = BASIS) -> list[tu
     query = sa.text(
         f"SELECT dagster_run_id, net_return FROM {table} "  # table: a module constant
         "WHERE run_id = :run_id AND strategy = :strategy AND crypto = :crypto "
-        "AND fold_id = :fold_id AND cost_bps = :cost_bps ORDER BY id"
+        "AND fold_id = :fold_id AND cost_bps = :cost_bps AND slippage_bps = :slippage_bps "
+        "ORDER BY id"
     )
-    key = {k: basis.as_row()[k] for k in ("run_id", "strategy", "crypto", "fold_id", "cost_bps")}
+    key = {k: basis.as_row()[k] for k in KEY_COLUMNS}
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query, key)]
 
@@ -92,6 +100,8 @@ def test_writing_a_partition_twice_leaves_only_the_second_set(engine, table, mak
 def test_other_partitions_are_left_alone(engine):
     neighbours = [
         replace(BASIS, cost_bps=30),
+        replace(BASIS, slippage_bps=2.5),  # another cost basis, so another partition
+        replace(BASIS, slippage_bps=0.0),
         replace(BASIS, fold_id=0),
         replace(BASIS, crypto="ETHUSDT"),
         replace(BASIS, strategy="o'brien; DROP TABLE finetune_baselines"),
@@ -119,7 +129,7 @@ def test_an_incomplete_baseline_set_is_refused_before_writing(engine, types):
     with pytest.raises(ValueError, match="must be exactly") as refused:
         replace_partition(engine, BASELINES_TABLE, BASIS, rows)
 
-    assert "crypto=BTCUSDT fold_id=1 cost_bps=10" in str(refused.value)
+    assert "crypto=BTCUSDT fold_id=1 cost_bps=10 slippage_bps=1.5" in str(refused.value)
     assert stored(engine, BASELINES_TABLE) == [("earlier", 0.1)] * 3
 
 
@@ -130,6 +140,7 @@ def test_an_incomplete_baseline_set_is_refused_before_writing(engine, types):
         ("slippage_bps", 2.0),
         ("test_end", datetime(2024, 3, 2, tzinfo=UTC)),
         ("n_test_bars", 647),
+        ("test_missing_bars", 0),
         ("crypto", "ETHUSDT"),
     ],
 )
@@ -235,3 +246,33 @@ def test_a_lost_connection_is_really_lost_not_a_statement_error(engine):
     assert isinstance(cause, sa.exc.DBAPIError)
     assert cause.connection_invalidated or isinstance(cause, sa.exc.OperationalError)
     assert stored(engine, BASELINES_TABLE) == []
+
+
+def test_the_gap_figures_are_stored_on_both_tables(engine):
+    replace_partition(engine, BASELINES_TABLE, BASIS, baselines(BASIS, "gaps"))
+    replace_partition(engine, RESULTS_TABLE, BASIS, results(BASIS, "gaps"))
+
+    query = (
+        "SELECT DISTINCT train_missing_bars, test_missing_bars, test_largest_gap_bars, "
+        "test_span_hours FROM {table}"
+    )
+    with engine.connect() as connection:
+        for table in (BASELINES_TABLE, RESULTS_TABLE):
+            assert connection.execute(sa.text(query.format(table=table))).all() == [
+                (3, 5, 2, 652.0)
+            ]
+
+
+def test_two_slippages_keep_their_own_seed_rows(engine):
+    other = replace(BASIS, slippage_bps=4.0)
+    for basis in (BASIS, other):
+        seeds = seed_rows(
+            basis, {"net_return": [0.1, 0.2], "sharpe": [1.0, 2.0], "n_trades": [1, 2]}
+        )
+        replace_partition(engine, BASELINES_TABLE, basis, baselines(basis, "x"), seeds)
+
+    with engine.connect() as connection:
+        counts = connection.execute(
+            sa.text(f"SELECT slippage_bps, count(*) FROM {SEEDS_TABLE} GROUP BY 1 ORDER BY 1")
+        ).all()
+    assert counts == [(1.5, 2), (4.0, 2)]

@@ -12,6 +12,10 @@ WINDOW = {
     "test_start": "2024-01-11T00:00:00+00:00",
     "test_end": "2024-01-20T00:00:00+00:00",
     "n_test_bars": 217,
+    "train_missing_bars": 0,
+    "test_missing_bars": 0,
+    "test_largest_gap_bars": 0,
+    "test_span_hours": 216.0,
 }
 METRICS = {
     "net_return": 0.01,
@@ -132,3 +136,31 @@ def test_results_require_hyperparams_and_feature_hash(engine):
 def test_a_train_window_overlapping_its_test_window_is_refused(engine):
     with pytest.raises(IntegrityError, match="ck_finetune_result_windows"):
         insert(engine, "finetune_results", result_row(train_end=WINDOW["test_start"]))
+
+
+@pytest.mark.parametrize(
+    ("table", "make_row", "constraint"),
+    [
+        ("finetune_results", result_row, "uq_finetune_result"),
+        ("finetune_baselines", baseline_row, "uq_finetune_baseline"),
+    ],
+)
+def test_slippage_is_part_of_the_unique_key(engine, table, make_row, constraint):
+    insert(engine, table, make_row(slippage_bps=2.0))
+    insert(engine, table, make_row(slippage_bps=2.5))  # another cost basis: another key
+    with pytest.raises(IntegrityError, match=constraint):
+        insert(engine, table, make_row(slippage_bps=2.5, net_return=0.7))
+
+
+@pytest.mark.parametrize(
+    ("table", "make_row"),
+    [("finetune_results", result_row), ("finetune_baselines", baseline_row)],
+)
+def test_a_new_row_without_its_gap_figures_is_refused(engine, table, make_row):
+    with pytest.raises(IntegrityError, match="gaps_present"):
+        insert(engine, table, without(make_row(), "test_missing_bars"))
+
+
+def test_slippage_has_no_default(engine):
+    with pytest.raises(IntegrityError, match="slippage_bps"):
+        insert(engine, "finetune_results", without(result_row(), "slippage_bps"))

@@ -128,8 +128,9 @@ def test_each_partition_materialisation_carries_its_comparison(
     records = instance.fetch_materializations(dg.AssetKey("model_results"), limit=100).records
     assert len(records) == 8
     metadata = {r.partition_key: r.asset_materialization.metadata for r in records}
-    one = metadata["BTCUSDT|fold1_30bps"]
+    one = metadata["BTCUSDT|fold1_30bps_1slip"]
     assert one["cost_bps"].value == 30 and one["fold_id"].value == 1
+    assert one["slippage_bps"].value == 1.0
     assert one["n_rows"].value == len(small_config.variants)
     assert "baseline `buy_and_hold`" in one["comparison"].value
     assert "best_variant" not in one  # every variant, no pick after the fact
@@ -179,7 +180,15 @@ def test_a_missing_baseline_fails_baselines_complete_and_blocks_the_report(
     failed = evaluations["baselines_complete"]
     assert not failed.passed
     offending = failed.metadata["offending_keys"].value
-    assert offending == [{"crypto": "ETHUSDT", "fold_id": 0, "cost_bps": 10, "missing": ["random"]}]
+    assert offending == [
+        {
+            "crypto": "ETHUSDT",
+            "fold_id": 0,
+            "cost_bps": 10,
+            "slippage_bps": 1.0,
+            "missing": ["random"],
+        }
+    ]
     assert evaluations["same_basis"].passed and evaluations["unique_per_partition"].passed
 
 
@@ -205,6 +214,7 @@ def test_a_shifted_baseline_window_fails_same_basis(
             "crypto": "BTCUSDT",
             "fold_id": 1,
             "cost_bps": 30,
+            "slippage_bps": 1.0,
             "baseline_type": "buy_and_hold",
             "differs_in": "test_start",
         }
@@ -283,9 +293,8 @@ def test_the_sensor_alerts_once_per_failed_key(
         ("BTCUSDT", 0, 30),
     ]
     assert all(a.run_id == "test_run" and a.dagster_run_id == run.run_id for a in incomplete)
-    assert incomplete[0].detail == {"missing": ["naive"]} or json.loads(incomplete[0].detail) == {
-        "missing": ["naive"]
-    }
+    detail = {"slippage_bps": 1.0, "missing": ["naive"]}
+    assert incomplete[0].detail == detail or json.loads(incomplete[0].detail) == detail
     assert [a.event for a in alerts].count("sweep_run_failed") == 1
     lines = [r.getMessage() for r in caplog.records]
     assert (
@@ -300,7 +309,7 @@ def test_a_config_without_a_valid_cost_cannot_build_a_graph(small_config, cost_b
     from econ_obs.core.accounting import CostBasis, CostError
 
     with pytest.raises(CostError):
-        CostBasis(cost_bps=cost_bps, slippage_bps=small_config.slippage_bps)
+        CostBasis(cost_bps=cost_bps, slippage_bps=small_config.slippage_bps[0])
 
 
 class BrokenModel:

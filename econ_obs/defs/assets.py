@@ -24,7 +24,7 @@ from econ_obs.core.backtest import (
     variant_positions,
 )
 from econ_obs.core.market_data import MarketBars, load_market_bars
-from econ_obs.core.matched_null import matched_seed
+from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.metadata import (
     assessment_table,
     basis_metadata,
@@ -55,6 +55,7 @@ from econ_obs.store.significance import (
     significance_columns,
     stored_seed_net_returns,
 )
+from econ_obs.store.sweep_runs import record_data_fingerprints
 
 GROUP = "econ_obs"
 SLICE_IO_MANAGER = "slice_io_manager"
@@ -86,18 +87,22 @@ def _basis(config: SweepConfig, key: ResultKey, feature_slice: FeatureSlice) -> 
         crypto=key.crypto,
         fold_id=key.fold_id,
         cost_bps=key.cost_bps,
-        slippage_bps=config.slippage_bps,
+        slippage_bps=key.slippage_bps,
         train_start=fold.train_start,
         train_end=fold.train_end,
         test_start=fold.test_start,
         test_end=fold.test_end,
         n_test_bars=fold.n_test_bars,
+        train_missing_bars=feature_slice.train_gaps.missing_bars,
+        test_missing_bars=feature_slice.test_gaps.missing_bars,
+        test_largest_gap_bars=feature_slice.test_gaps.largest_gap_bars,
+        test_span_hours=feature_slice.test_gaps.span_hours,
     )
 
 
 @dataclass(frozen=True)
 class _ResultPartition:
-    """One (crypto, fold, cost_bps) partition with its slice, basis and cost, resolved once."""
+    """One (crypto, fold, cost_bps, slippage_bps) partition with its slice, basis and cost."""
 
     partition_key: str
     key: ResultKey
@@ -109,7 +114,8 @@ class _ResultPartition:
 def _result_partitions(
     config: SweepConfig, partition_keys: list[str], slices: dict[str, FeatureSlice]
 ) -> Iterator[_ResultPartition]:
-    """Yield each result partition of the run; its cost comes from its key and nowhere else."""
+    """Yield each result partition of the run; its cost basis (fee and slippage) comes from its
+    key and nowhere else."""
     by_slice_key = {decode_slice_key(k): value for k, value in slices.items()}
     for partition_key in partition_keys:
         key = decode_result_key(partition_key)
@@ -119,7 +125,7 @@ def _result_partitions(
             key,
             feature_slice,
             _basis(config, key, feature_slice),
-            CostBasis(cost_bps=key.cost_bps, slippage_bps=config.slippage_bps),
+            CostBasis(cost_bps=key.cost_bps, slippage_bps=key.slippage_bps),
         )
 
 
@@ -138,7 +144,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         group_name=GROUP,
         description="Validated OHLCV bars of one crypto and their fingerprint.",
     )
-    def market_bars(context: dg.AssetExecutionContext) -> dict[str, MarketBars]:
+    def market_bars(
+        context: dg.AssetExecutionContext, postgres: PostgresResource
+    ) -> dict[str, MarketBars]:
         loaded = {}
         for crypto in context.partition_keys:
             bars = load_market_bars(
@@ -161,6 +169,15 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 partition_key=crypto,
             )
             loaded[crypto] = bars
+        # The sweep's record (sweep_runs) carries the data it ran on; a run launched outside
+        # `econ-obs sweep` has no record, and this changes nothing.
+        with postgres.get_connection() as connection:
+            record_data_fingerprints(
+                connection,
+                config.run_id,
+                config.strategy,
+                {crypto: bars.fingerprint() for crypto, bars in loaded.items()},
+            )
         return loaded
 
     # The BTC overlay needs BTC's bars beside each crypto's own, so it reads every partition.
@@ -215,8 +232,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
 
     @dg.asset(
         **result_asset,
-        description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps), on the "
-        "slice's test window at the partition's cost; written to finetune_baselines.",
+        description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps, "
+        "slippage_bps), on the slice's test window at the partition's cost basis; written to "
+        "finetune_baselines.",
     )
     def baseline_rows(
         context: dg.AssetExecutionContext,
@@ -255,19 +273,24 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     @dg.asset(
         **result_asset,
         deps=[baseline_rows],
-        description="One row per model variant per (crypto, fold, cost_bps); written to "
-        "finetune_results. Runs after baseline_rows so its metadata compares the two.",
+        description="One row per model variant per (crypto, fold, cost_bps, slippage_bps); "
+        "written to finetune_results. Runs after baseline_rows so its metadata compares the two.",
     )
     def model_results(
         context: dg.AssetExecutionContext,
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        trades: dict[tuple, dict[str, Trades]] = {}  # a variant's trades do not depend on cost
+        # A variant's trades and their matched placements do not depend on the cost: both are
+        # made once per slice (a slice's costs are consecutive partitions) and then dropped.
+        trades: dict[tuple, dict[str, Trades]] = {}
+        placements = PlacementCache()
         with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 if slice_key not in trades:
+                    trades.clear()
+                    placements.clear()
                     trades[slice_key] = {
                         variant.name: Trades(
                             *trades_from_positions(variant_positions(part.feature_slice, variant))
@@ -286,6 +309,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         for v in config.variants
                     },
                     random_seeds,
+                    placements,
                 )
                 times = part.feature_slice.close.index[part.feature_slice.test_slice]
                 rows = [

@@ -5,58 +5,96 @@ a failure lists the offending keys in its metadata. Dagster 1.13 has partitioned
 as a preview, so each check covers the whole run's rows; that is stricter, not weaker.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 from sqlalchemy.engine import Connection
 
 from econ_obs.config import SweepConfig
+from econ_obs.defs.partitions import ResultKey, sweep_partitions
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.store.checks import (
     basis_mismatches,
     duplicate_keys,
-    missing_baselines,
+    missing_keys,
     missing_unique_constraints,
+    unexpected_keys,
 )
 
 BASELINES_COMPLETE = "baselines_complete"
+NO_UNEXPECTED_KEYS = "no_unexpected_keys"
 UNIQUE_PER_PARTITION = "unique_per_partition"
 SAME_BASIS = "same_basis"
-CHECK_NAMES = (BASELINES_COMPLETE, UNIQUE_PER_PARTITION, SAME_BASIS)
+CHECK_NAMES = (BASELINES_COMPLETE, NO_UNEXPECTED_KEYS, UNIQUE_PER_PARTITION, SAME_BASIS)
 # The structured event each failed check raises in logs and in the alerts table.
 CHECK_EVENTS = {
     BASELINES_COMPLETE: "baselines_incomplete",
+    NO_UNEXPECTED_KEYS: "unexpected_keys",
     UNIQUE_PER_PARTITION: "duplicate_rows",
     SAME_BASIS: "basis_mismatch",
 }
 OFFENDING_KEYS = "offending_keys"
 
 
-def _unique(connection: Connection, run_id: str, strategy: str) -> list[dict]:
+def expected_keys(config: SweepConfig) -> list[ResultKey]:
+    """Return the sweep's expected keys: cryptos x folds 0..n_folds-1 x (cost_bps, slippage_bps).
+
+    They are the result partitions of the config's graph, so the checks and the partitions
+    can never disagree on what a complete sweep is.
+    """
+    parts = sweep_partitions(
+        config.data_cryptos,
+        config.cryptos,
+        config.folds.n_folds,
+        config.costs_bps,
+        config.slippage_bps,
+    )
+    return parts.result_keys()
+
+
+def _unique(
+    connection: Connection, run_id: str, strategy: str, expected: Sequence[ResultKey]
+) -> list[dict]:
     constraints = [
         {**row, "problem": "constraint missing"} for row in missing_unique_constraints(connection)
     ]
     return constraints + duplicate_keys(connection, run_id, strategy)
 
 
-QUERIES: dict[str, Callable[[Connection, str, str], list[dict]]] = {
-    BASELINES_COMPLETE: missing_baselines,
+def _same_basis(
+    connection: Connection, run_id: str, strategy: str, expected: Sequence[ResultKey]
+) -> list[dict]:
+    return basis_mismatches(connection, run_id, strategy)
+
+
+QUERIES: dict[str, Callable[[Connection, str, str, Sequence[ResultKey]], list[dict]]] = {
+    BASELINES_COMPLETE: missing_keys,
+    NO_UNEXPECTED_KEYS: unexpected_keys,
     UNIQUE_PER_PARTITION: _unique,
-    SAME_BASIS: basis_mismatches,
+    SAME_BASIS: _same_basis,
 }
 DESCRIPTIONS = {
-    BASELINES_COMPLETE: "Every (crypto, fold_id, cost_bps) in finetune_results has buy_and_hold, "
-    "random and naive rows in finetune_baselines.",
-    UNIQUE_PER_PARTITION: "No key is stored twice in either table, and both unique constraints "
+    BASELINES_COMPLETE: "Every expected (crypto, fold_id, cost_bps, slippage_bps) of the sweep "
+    "config has model rows in finetune_results and buy_and_hold, random and naive rows in "
+    "finetune_baselines.",
+    NO_UNEXPECTED_KEYS: "No row of the run_id and strategy lies outside the config's expected "
+    "keys (left over from an earlier config: rerun with `econ-obs sweep --replace`).",
+    UNIQUE_PER_PARTITION: "No key is stored twice in either table, and the unique constraints "
     "exist in the database catalog.",
-    SAME_BASIS: "Every baseline row has the same test window, n_test_bars, cost_bps and "
-    "slippage_bps as the model rows of its key.",
+    SAME_BASIS: "Every baseline row has the same test window and n_test_bars as the model rows "
+    "of its (crypto, fold_id, cost_bps, slippage_bps).",
 }
 
 
-def evaluate_check(connection: Connection, name: str, run_id: str, strategy: str) -> list[dict]:
+def evaluate_check(
+    connection: Connection,
+    name: str,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+) -> list[dict]:
     """Return the offending keys of one check (empty when it passes)."""
-    return QUERIES[name](connection, run_id, strategy)
+    return QUERIES[name](connection, run_id, strategy, expected)
 
 
 def check_result(
@@ -88,12 +126,14 @@ def _make_check(config: SweepConfig, model_results: dg.AssetsDefinition, name: s
     @dg.asset_check(asset=model_results, name=name, blocking=True, description=DESCRIPTIONS[name])
     def _check(postgres: PostgresResource) -> dg.AssetCheckResult:
         with postgres.get_connection() as connection:
-            offending = evaluate_check(connection, name, config.run_id, config.strategy)
+            offending = evaluate_check(
+                connection, name, config.run_id, config.strategy, expected_keys(config)
+            )
         return check_result(name, offending, config.run_id, config.strategy)
 
     return _check
 
 
 def build_checks(config: SweepConfig, model_results: dg.AssetsDefinition) -> list:
-    """Return the three blocking checks for the sweep's run_id and strategy."""
+    """Return the blocking checks for the sweep's run_id and strategy."""
     return [_make_check(config, model_results, name) for name in CHECK_NAMES]

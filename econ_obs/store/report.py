@@ -54,33 +54,33 @@ _ROWS = sa.text(
     LEFT JOIN finetune_baselines nv ON {_JOIN.replace("b.", "nv.")}
         AND nv.baseline_type = 'naive'
     WHERE r.run_id = :run_id AND r.strategy = :strategy
-    ORDER BY r.crypto, r.fold_id, r.cost_bps, r.variant
+    ORDER BY r.crypto, r.fold_id, r.cost_bps, r.slippage_bps, r.variant
     """
 )
 _NULLS = sa.text(
     """
-    SELECT crypto, fold_id, cost_bps, variant, matched_null_net_returns
+    SELECT crypto, fold_id, cost_bps, slippage_bps, variant, matched_null_net_returns
     FROM finetune_results WHERE run_id = :run_id AND strategy = :strategy
-    ORDER BY crypto, fold_id, cost_bps, variant
+    ORDER BY crypto, fold_id, cost_bps, slippage_bps, variant
     """
 )
 _SEEDS = sa.text(
     """
-    SELECT crypto, fold_id, cost_bps, seed, net_return
+    SELECT crypto, fold_id, cost_bps, slippage_bps, seed, net_return
     FROM finetune_random_seeds WHERE run_id = :run_id AND strategy = :strategy
-    ORDER BY crypto, fold_id, cost_bps, seed
+    ORDER BY crypto, fold_id, cost_bps, slippage_bps, seed
     """
 )
 _EQUITY = sa.text(
     """
-    SELECT crypto, fold_id, cost_bps, variant AS series, equity_curve
+    SELECT crypto, fold_id, cost_bps, slippage_bps, variant AS series, equity_curve
     FROM finetune_results WHERE run_id = :run_id AND strategy = :strategy
       AND equity_curve IS NOT NULL
     UNION ALL
-    SELECT crypto, fold_id, cost_bps, baseline_type AS series, equity_curve
+    SELECT crypto, fold_id, cost_bps, slippage_bps, baseline_type AS series, equity_curve
     FROM finetune_baselines WHERE run_id = :run_id AND strategy = :strategy
       AND equity_curve IS NOT NULL
-    ORDER BY crypto, cost_bps, series, fold_id
+    ORDER BY crypto, cost_bps, slippage_bps, series, fold_id
     """
 )
 
@@ -113,7 +113,7 @@ _PARTITION_BASELINES = sa.text(
     """
     SELECT baseline_type, net_return FROM finetune_baselines
     WHERE run_id = :run_id AND strategy = :strategy AND crypto = :crypto
-      AND fold_id = :fold_id AND cost_bps = :cost_bps
+      AND fold_id = :fold_id AND cost_bps = :cost_bps AND slippage_bps = :slippage_bps
     """
 )
 

@@ -1,6 +1,7 @@
 """finetune_results and finetune_baselines: the rows of one partition, replaced atomically.
 
-A partition is (run_id, strategy, crypto, fold_id, cost_bps). Writing it deletes that
+A partition is (run_id, strategy, crypto, fold_id, cost_bps, slippage_bps): the cost basis is
+the pair (cost_bps, slippage_bps), so two slippages are two partitions. Writing it deletes that
 partition's earlier rows and inserts the new ones in one transaction, under an advisory lock
 on the partition, so a re-materialisation never duplicates, two concurrent writers end with
 one consistent set, and a connection lost mid-write leaves the old rows in place.
@@ -9,6 +10,8 @@ one consistent set, and a connection lost mid-write leaves the old rows in place
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,14 +27,21 @@ from econ_obs.store.database import DatabaseError, describe, first_line
 RESULTS_TABLE = "finetune_results"
 BASELINES_TABLE = "finetune_baselines"
 SEEDS_TABLE = "finetune_random_seeds"
-KEY_COLUMNS = ("run_id", "strategy", "crypto", "fold_id", "cost_bps")
+KEY_COLUMNS = ("run_id", "strategy", "crypto", "fold_id", "cost_bps", "slippage_bps")
+# Gaps inside the windows (core.gaps.WindowGaps), migration 005.
+GAP_COLUMNS = (
+    "train_missing_bars",
+    "test_missing_bars",
+    "test_largest_gap_bars",
+    "test_span_hours",
+)
 BASIS_COLUMNS = (
-    "slippage_bps",
     "train_start",
     "train_end",
     "test_start",
     "test_end",
     "n_test_bars",
+    *GAP_COLUMNS,
 )
 # The metric columns are the fields of core Metrics, by design, in both tables.
 METRIC_COLUMNS = METRIC_NAMES
@@ -77,7 +87,7 @@ BASELINE_COLUMNS = (
     "equity_curve",
     "dagster_run_id",
 )
-SEED_COLUMNS = (*KEY_COLUMNS, "slippage_bps", "seed", "net_return", "sharpe", "n_trades")
+SEED_COLUMNS = (*KEY_COLUMNS, "seed", "net_return", "sharpe", "n_trades")
 _TABLES = {
     RESULTS_TABLE: sa.table(RESULTS_TABLE, *(sa.column(c) for c in RESULT_COLUMNS)),
     BASELINES_TABLE: sa.table(BASELINES_TABLE, *(sa.column(c) for c in BASELINE_COLUMNS)),
@@ -92,7 +102,7 @@ class PartitionWriteError(DatabaseError):
 
 @dataclass(frozen=True)
 class PartitionBasis:
-    """The key and the basis (window, cost, slippage) shared by every row of a partition."""
+    """The key and the basis (window, cost, slippage, gaps) shared by every row of a partition."""
 
     run_id: str
     strategy: str
@@ -105,27 +115,53 @@ class PartitionBasis:
     test_start: datetime
     test_end: datetime
     n_test_bars: int
+    train_missing_bars: int
+    test_missing_bars: int
+    test_largest_gap_bars: int
+    test_span_hours: float
 
     def as_row(self) -> dict:
+        """Return the key and basis columns; a fractional cost is refused, never rounded."""
         return {
             "run_id": self.run_id,
             "strategy": self.strategy,
             "crypto": self.crypto,
-            "fold_id": int(self.fold_id),
-            "cost_bps": int(self.cost_bps),
+            "fold_id": _whole(self, "fold_id", self.fold_id),
+            "cost_bps": _whole(self, "cost_bps", self.cost_bps),
             "slippage_bps": float(self.slippage_bps),
             "train_start": self.train_start,
             "train_end": self.train_end,
             "test_start": self.test_start,
             "test_end": self.test_end,
-            "n_test_bars": int(self.n_test_bars),
+            "n_test_bars": _whole(self, "n_test_bars", self.n_test_bars),
+            "train_missing_bars": _whole(self, "train_missing_bars", self.train_missing_bars),
+            "test_missing_bars": _whole(self, "test_missing_bars", self.test_missing_bars),
+            "test_largest_gap_bars": _whole(
+                self, "test_largest_gap_bars", self.test_largest_gap_bars
+            ),
+            "test_span_hours": float(self.test_span_hours),
         }
 
     def describe(self) -> str:
         return (
             f"run_id={self.run_id} strategy={self.strategy} crypto={self.crypto} "
-            f"fold_id={self.fold_id} cost_bps={self.cost_bps}"
+            f"fold_id={self.fold_id} cost_bps={self.cost_bps} slippage_bps={self.slippage_bps:g}"
         )
+
+
+def _whole(basis: PartitionBasis, name: str, value: object) -> int:
+    """Return value as an int; 10.7 (or True, or "10") is a ValueError, not a silent 10."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        raise ValueError(
+            f"{name} {value!r} is not a whole number for crypto={basis.crypto} "
+            f"fold_id={basis.fold_id}; the {name} column is INT and is never rounded"
+        )
+    return int(value)
 
 
 def _metrics(metrics: dict, integer_trades: bool) -> dict:
@@ -183,7 +219,7 @@ def baseline_row(
 
 def seed_rows(basis: PartitionBasis, per_seed: dict[str, Sequence[float]]) -> list[dict]:
     """Return one finetune_random_seeds row per seed (seed i is default_rng(i))."""
-    key = {c: basis.as_row()[c] for c in (*KEY_COLUMNS, "slippage_bps")}
+    key = {c: basis.as_row()[c] for c in KEY_COLUMNS}
     return [
         {**key, "seed": seed, "net_return": float(net), "sharpe": float(sharpe), "n_trades": int(n)}
         for seed, (net, sharpe, n) in enumerate(

@@ -15,7 +15,7 @@ _SEED_NET_RETURNS = sa.text(
     """
     SELECT net_return FROM finetune_random_seeds
     WHERE run_id = :run_id AND strategy = :strategy AND crypto = :crypto
-      AND fold_id = :fold_id AND cost_bps = :cost_bps
+      AND fold_id = :fold_id AND cost_bps = :cost_bps AND slippage_bps = :slippage_bps
     ORDER BY seed
     """
 )
