@@ -231,8 +231,7 @@ def placement_net_returns(
     """
     if not isinstance(cost, CostBasis):
         raise CostError(f"cost must be a CostBasis, got {cost!r}")
-    entries = np.asarray(entries, dtype=np.int64)
-    exits = np.asarray(exits, dtype=np.int64)
+    entries, exits = np.asarray(entries), np.asarray(exits)
     if entries.shape != exits.shape or entries.ndim != 2:
         raise ValueError(f"entries {entries.shape} and exits {exits.shape} must be one 2-D shape")
     if entries.shape[1] == 0:

@@ -17,7 +17,7 @@ import numpy as np
 
 from econ_obs.core.accounting import CostBasis, Metrics, PricePath, evaluate_trades
 from econ_obs.core.accounting import trade_gross_returns as gross_returns_of
-from econ_obs.core.matched_null import matched_null_net_returns
+from econ_obs.core.matched_null import PlacementCache
 from econ_obs.core.per_bar import equity_curve, per_bar_returns
 from econ_obs.core.significance import (
     ReturnMoments,
@@ -102,8 +102,13 @@ def assess_cell(
     n_perms: int,
     seeds_by_variant: dict[str, int],
     random_seed_net_returns: np.ndarray,
+    placements: PlacementCache | None = None,
 ) -> dict[str, Assessment]:
-    """Return every variant's Assessment; the deflated Sharpe deflates across these variants."""
+    """Return every variant's Assessment; the deflated Sharpe deflates across these variants.
+
+    Pass one PlacementCache for all the costs of a slice so each variant is placed once.
+    """
+    placements = placements if placements is not None else PlacementCache()
     partial = {}
     for name, trades in trades_by_variant.items():
         metrics = evaluate_trades(path, trades.entry_idx, trades.exit_idx, cost)
@@ -115,7 +120,7 @@ def assess_cell(
     for name, (trades, metrics, moments) in partial.items():
         matched, p_value_random, breakeven, edge = None, None, None, None
         if trades.n_trades:
-            null = matched_null_net_returns(
+            null = placements.net_returns(
                 path, trades.entry_idx, trades.exit_idx, cost, n_perms, seeds_by_variant[name]
             )
             matched = MatchedNull(

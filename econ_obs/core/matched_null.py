@@ -68,11 +68,13 @@ def matched_placements(
     if (lengths <= 0).any() or (gaps < 0).any():
         raise ValueError("trades must be in time order, non-overlapping and inside the window")
     rng = np.random.default_rng(seed)
-    shuffled_lengths = lengths[rng.random((n_perms, n_trades)).argsort(axis=1)]
-    shuffled_gaps = gaps[rng.random((n_perms, n_trades + 1)).argsort(axis=1)]
+    # Row-wise Fisher-Yates shuffles, O(trades) per permutation; int32 halves the memory.
+    index_type = np.int32 if n_bars < 2**31 else np.int64
+    shuffled_lengths = rng.permuted(np.tile(lengths.astype(index_type), (n_perms, 1)), axis=1)
+    shuffled_gaps = rng.permuted(np.tile(gaps.astype(index_type), (n_perms, 1)), axis=1)
     # entry_k = gap_0 + ... + gap_k + length_0 + ... + length_{k-1}
-    entries = np.cumsum(shuffled_gaps[:, :n_trades], axis=1)
-    entries[:, 1:] += np.cumsum(shuffled_lengths[:, :-1], axis=1)
+    entries = np.cumsum(shuffled_gaps[:, :n_trades], axis=1, dtype=index_type)
+    entries[:, 1:] += np.cumsum(shuffled_lengths[:, :-1], axis=1, dtype=index_type)
     return entries, entries + shuffled_lengths
 
 
@@ -87,3 +89,34 @@ def matched_null_net_returns(
     """Return the net return (a fraction) of each of n_perms matched placements at `cost`."""
     entries, exits = matched_placements(entry_idx, exit_idx, path.n_bars, n_perms, seed)
     return placement_net_returns(path, entries, exits, cost)
+
+
+class PlacementCache:
+    """The placements of each (trades, n_perms, seed), reused at every cost of one slice.
+
+    Placements do not depend on the cost, so a slice's variants are placed once and costed at
+    each cost; the caller clears the cache when it moves to the next slice.
+    """
+
+    def __init__(self) -> None:
+        self._placements: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def clear(self) -> None:
+        self._placements.clear()
+
+    def net_returns(
+        self,
+        path: PricePath,
+        entry_idx: np.ndarray,
+        exit_idx: np.ndarray,
+        cost: CostBasis,
+        n_perms: int,
+        seed: int,
+    ) -> np.ndarray:
+        """Return matched_null_net_returns(...), placing the trades only the first time."""
+        key = (id(path), n_perms, seed, entry_idx.tobytes(), exit_idx.tobytes())
+        if key not in self._placements:
+            self._placements[key] = matched_placements(
+                entry_idx, exit_idx, path.n_bars, n_perms, seed
+            )
+        return placement_net_returns(path, *self._placements[key], cost)

@@ -13,18 +13,19 @@ from econ_obs.report.figures import report_figures
 from econ_obs.report.html import figures_markdown, render_html
 from econ_obs.store.report_data import load_report_data
 
+# The verdict comes early: the UI's table is narrow and a user reads it first.
 ROLLUP_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("crypto", "string"),
         dg.TableColumn("variant", "string"),
         dg.TableColumn("cost_bps", "int", description="per-side fee"),
-        dg.TableColumn("slippage_bps", "float", description="per-side slippage"),
-        dg.TableColumn("n_folds", "int"),
+        dg.TableColumn("verdict", "string", description=" | ".join(VERDICTS)),
         dg.TableColumn("mean_net_return", "float", description="fraction, mean over folds"),
         dg.TableColumn("t_stat", "float", description="of the net return across folds"),
-        dg.TableColumn("share_positive", "float", description="folds with net_return > 0"),
         dg.TableColumn("share_significant", "float", description="folds with p_matched < 0.05"),
-        dg.TableColumn("verdict", "string", description=" | ".join(VERDICTS)),
+        dg.TableColumn("share_positive", "float", description="folds with net_return > 0"),
+        dg.TableColumn("n_folds", "int"),
+        dg.TableColumn("slippage_bps", "float", description="per-side slippage"),
     ]
 )
 
@@ -41,13 +42,13 @@ def rollup_table(rows: list[RollupRow]) -> dg.MetadataValue:
                 "crypto": row.crypto,
                 "variant": row.variant,
                 "cost_bps": int(row.cost_bps),
-                "slippage_bps": float(row.slippage_bps),
-                "n_folds": row.n_folds,
+                "verdict": row.verdict,
                 "mean_net_return": rounded(row.mean_net_return),
                 "t_stat": rounded(row.t_stat),
-                "share_positive": rounded(row.share_positive),
                 "share_significant": rounded(row.share_significant),
-                "verdict": row.verdict,
+                "share_positive": rounded(row.share_positive),
+                "n_folds": row.n_folds,
+                "slippage_bps": float(row.slippage_bps),
             }
         )
         for row in rows
@@ -82,9 +83,9 @@ def build_report_asset(
                 "strategy": config.strategy,
                 "n_model_rows": len(data.rows),
                 **{f"n_{verdict}": verdicts.get(verdict, 0) for verdict in VERDICTS},
+                "html_report": dg.MetadataValue.path(str(html_path)),
                 "rollup": rollup_table(rolled),
                 "figures": dg.MetadataValue.md(figures_markdown(figures)),
-                "html_report": dg.MetadataValue.path(str(html_path)),
             }
         )
 
