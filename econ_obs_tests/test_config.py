@@ -167,7 +167,12 @@ def test_key_written_twice_in_yaml_is_an_error(tmp_path: Path) -> None:
         ({"model": {**VALID["model"], "class": "no_colon"}}, ["model.class", "'no_colon'"]),
         ({"baselines": {"random": {"n_seeds": 0}}}, ["baselines.random.n_seeds", "0"]),
         ({"baselines": {"random": {"entry_prob": 2.0}}}, ["baselines.random.entry_prob", "2.0"]),
-        ({"baselines": {"randum": {}}}, ["baselines.randum", "allowed: random"]),
+        ({"baselines": {"randum": {}}}, ["baselines.randum", "allowed: random, matched"]),
+        ({"baselines": {"matched": {"n_perms": -5}}}, ["baselines.matched.n_perms", "-5"]),
+        ({"baselines": {"matched": {"n_perms": 0}}}, ["baselines.matched.n_perms", "0"]),
+        ({"baselines": {"matched": {"n_perms": 2.5}}}, ["baselines.matched.n_perms", "2.5"]),
+        ({"baselines": {"matched": {"n_perms": "many"}}}, ["baselines.matched.n_perms", "'many'"]),
+        ({"baselines": {"matched": {"n_perm": 10}}}, ["baselines.matched.n_perm", "allowed"]),
     ],
 )
 def test_bad_input_names_key_and_value(
@@ -246,3 +251,4 @@ def test_optional_keys_take_documented_defaults(tmp_path: Path) -> None:
     assert config.schedule_cron == "0 2 * * *"
     assert config.random_baseline.n_seeds == 100
     assert config.random_baseline.entry_prob is None
+    assert config.matched_null.n_perms == 1000
