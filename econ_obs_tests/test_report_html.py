@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import struct
 import subprocess
 import sys
 from decimal import Decimal
@@ -46,29 +47,39 @@ N_PERMS, N_SEEDS, N_BARS = 50, 20, 20
 ZERO_TRADE_CELL = ("ETH", 1, 25.0)  # (crypto, fold_id, cost_bps) where the 2nd variant is flat
 
 
-def sample_report_data(variants: tuple[str, str] = ("momentum", "mean_reversion")) -> ReportData:
-    """Return 2 cryptos x 3 folds x 2 costs x 2 variants; the 2nd variant is flat in one cell."""
+def sample_report_data(
+    variants: tuple[str, ...] = ("momentum", "mean_reversion"),
+    cryptos: tuple[str, ...] = CRYPTOS,
+    fold_starts: tuple[pd.Timestamp, ...] = FOLD_STARTS,
+    costs_bps: tuple[float, ...] = COSTS_BPS,
+    sizes: tuple[int, int, int] = (N_PERMS, N_SEEDS, N_BARS),
+) -> ReportData:
+    """Return 2 cryptos x 3 folds x 2 costs x 2 variants; the 2nd variant is flat in one cell.
+
+    `sizes` is (permutations per matched null, random seeds, bars per equity curve).
+    """
+    n_perms, n_seeds, n_bars = sizes
     rng = np.random.default_rng(7)
     rows, nulls, seeds, equity = [], [], [], []
-    for crypto in CRYPTOS:
-        for fold_id, start in enumerate(FOLD_STARTS):
+    for crypto in cryptos:
+        for fold_id, start in enumerate(fold_starts):
             end = start + pd.Timedelta(days=10)
             buy_and_hold = rng.normal(0.01, 0.03)
-            for cost_bps in COSTS_BPS:
-                seed_returns = rng.normal(-cost_bps / 1e4 * 4, 0.02, N_SEEDS)
+            for cost_bps in costs_bps:
+                seed_returns = rng.normal(-cost_bps / 1e4 * 4, 0.02, n_seeds)
                 seeds += [(crypto, fold_id, cost_bps, s, r) for s, r in enumerate(seed_returns)]
                 for index, variant in enumerate(variants):
                     flat = index == 1 and (crypto, fold_id, cost_bps) == ZERO_TRADE_CELL
-                    null = np.empty(0) if flat else rng.normal(-cost_bps / 1e4 * 4, 0.02, N_PERMS)
+                    null = np.empty(0) if flat else rng.normal(-cost_bps / 1e4 * 4, 0.02, n_perms)
                     net = 0.0 if flat else rng.normal(0.02 if index == 0 else 0.0, 0.01)
                     rows.append(_row(crypto, fold_id, cost_bps, variant, net, null, start, end))
                     rows[-1].update(buy_and_hold=buy_and_hold, random_mean=seed_returns.mean())
                     nulls.append((crypto, fold_id, cost_bps, variant, null))
                 for series in (*variants, "buy_and_hold"):
-                    times = pd.date_range(start, end, periods=N_BARS)
+                    times = pd.date_range(start, end, periods=n_bars)
                     # One form per fold parity: the contract allows both.
                     times_array = times.to_numpy() if fold_id % 2 else np.asarray(times.to_list())
-                    curve = np.cumprod(1 + rng.normal(0.001, 0.01, N_BARS))
+                    curve = np.cumprod(1 + rng.normal(0.001, 0.01, n_bars))
                     equity.append((crypto, cost_bps, series, fold_id, times_array, curve))
     row_frame = pd.DataFrame(rows)
     return ReportData(
@@ -140,6 +151,38 @@ def test_every_figure_is_a_png(figures: dict[str, bytes]):
     for name, png in figures.items():
         assert png.startswith(b"\x89PNG\r\n\x1a\n"), name
         assert 10_000 < len(png) < 1_500_000, (name, len(png))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Return (width, height) in pixels from a PNG's IHDR chunk."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+    return struct.unpack(">II", png[16:24])
+
+
+def test_figures_of_a_default_sized_sweep_are_three_column_grids():
+    # The default sweep's size: 3 cryptos x 4 folds x 3 costs x 3 variants = 108 model rows,
+    # 1000 placements per matched null, 100 random seeds, 256 bars per equity curve.
+    # How long drawing takes is the benchmark's business, not this test's.
+    data = sample_report_data(
+        variants=("ridge_a1_t5", "ridge_a10_t5", "ridge_a10_t10"),
+        cryptos=("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+        fold_starts=tuple(
+            pd.Timestamp("2023-09-03", tz="UTC") + pd.Timedelta(days=30 * k) for k in range(4)
+        ),
+        costs_bps=(10.0, 15.0, 30.0),
+        sizes=(1000, 100, 256),
+    )
+    assert len(data.rows) == 108 and len(data.random_seeds) == 3600 and len(data.equity) == 144
+    figures = report_figures(data)
+    assert list(figures) == ["net_return_vs_cost", "null_histograms", "equity_curves"]
+    sizes = {name: png_size(png) for name, png in figures.items()}
+    # 3 columns of 4.6-inch panels at 90 dpi; one row of cryptos, three rows of (crypto, cost).
+    assert {width for width, _ in sizes.values()} == {round(3 * 4.6 * 90)}
+    one_row, three_rows = sizes["net_return_vs_cost"][1], sizes["equity_curves"][1]
+    assert sizes["null_histograms"][1] == three_rows
+    assert 3 * 3.2 * 90 < three_rows < 3 * 3.2 * 90 + 100 and one_row < three_rows / 2
+    for name, png in figures.items():
+        assert 20_000 < len(png) < 1_500_000, (name, len(png))
 
 
 def test_html_is_self_contained_and_shows_every_variant_and_verdict(data, figures):
