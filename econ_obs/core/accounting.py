@@ -12,6 +12,11 @@ Conventions (all returns are fractions, 0.01 = 1 %):
   ``p[t] * (close[t+1] / close[t] - 1)`` with ``side_cost`` subtracted on a trade's first held
   interval and again on its last (twice on a one-interval trade). Sharpe uses the population
   standard deviation (ddof=0) and is 0 when that is 0.
+* Across a gap (a step spanning k + 1 bar intervals, see ``PricePath.interval_bars``) the
+  step's return r is split into k + 1 equal bar returns r / (k + 1) for the sharpe and for
+  exposure, so the window has ``path.n_intervals`` bars of returns and a gap is never booked
+  as one outsized bar; the entry cost sits on a trade's first such bar, the exit cost on its
+  last. Prices, trades and P&L (net_return, max_drawdown) are unchanged.
 * Mark-to-market equity starts at 1. Inside trade k, at bar t in [entry, exit], it is
   ``E[k-1] * (1 - side_cost) * close[t] / close[entry]``; from the exit on it is
   ``E[k] = E[k-1] * (1 + net[k])``. max_drawdown is the largest ``1 - equity / running peak``
@@ -166,10 +171,11 @@ def evaluate_trades(
     exit_ratio = rows[:, EXIT_RATIO]
     net_growth = exit_ratio - cost.round_trip_cost  # 1 + net return of each trade
     equity_after = np.cumprod(net_growth)
-    n_intervals = path.n_bars - 1
+    n_intervals = path.n_intervals
+    bars_held = path.bars_between(entry, exit_)
 
     # Sharpe from sum(q) and sum(q^2) of the cost-adjusted per-bar returns q.
-    one_interval = int(np.count_nonzero(lengths == 1))
+    one_interval = int(np.count_nonzero(bars_held == 1))  # both costs on the same bar
     sum_q = float(rows[:, RETURN_SUM].sum()) - 2 * side * n_trades
     sum_q2 = float(rows[:, SQUARED_SUM].sum()) - 2 * side * float(rows[:, EDGE_RETURNS].sum())
     sum_q2 += side * side * (2 * n_trades + 2 * one_interval)
@@ -197,7 +203,7 @@ def evaluate_trades(
         n_trades=n_trades,
         sharpe=float(sharpe),
         max_drawdown=max(1.0 - float(worst_ratio.min()), 0.0),
-        exposure=float(lengths.sum()) / n_intervals,
+        exposure=float(bars_held.sum()) / n_intervals,
         hit_rate=float(np.count_nonzero(net_growth > 1.0)) / n_trades,
     )
 

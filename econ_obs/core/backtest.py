@@ -24,7 +24,7 @@ from econ_obs.core.folds import (
     walk_forward_folds,
 )
 from econ_obs.core.gaps import WindowGaps
-from econ_obs.core.market_data import MarketBars, require_bars
+from econ_obs.core.market_data import DAYS_PER_YEAR, MarketBars, require_bars
 from econ_obs.core.models import ModelVariant, model_positions
 
 
@@ -51,8 +51,16 @@ class FeatureSlice:
 
     @cached_property
     def price_path(self) -> PricePath:
-        """The accounting path of the test window, built once and shared by every cost."""
-        return PricePath(self.test_close, self.bars_per_year)
+        """The accounting path of the test window, built once and shared by every cost.
+
+        Steps across gaps carry how many bar intervals they span, so that the sharpe counts
+        a gap with its duration (see accounting) instead of as one bar.
+        """
+        test_index = pd.DatetimeIndex(self.close.index[self.test_slice])
+        bar_interval = pd.Timedelta(days=DAYS_PER_YEAR) / self.bars_per_year
+        steps_ns = np.diff(test_index.as_unit("ns").asi8)
+        interval_bars = np.maximum(np.round(steps_ns / bar_interval.value), 1)
+        return PricePath(self.test_close, self.bars_per_year, interval_bars)
 
 
 def build_feature_slices(

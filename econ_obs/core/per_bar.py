@@ -26,17 +26,26 @@ def _trades(entry_idx: np.ndarray, exit_idx: np.ndarray) -> tuple[np.ndarray, np
 def per_bar_returns(
     path: PricePath, entry_idx: np.ndarray, exit_idx: np.ndarray, cost: CostBasis
 ) -> np.ndarray:
-    """Return the n_bars - 1 per-interval net returns (fractions) that the sharpe is made of."""
+    """Return the path.n_intervals per-bar net returns (fractions) that the sharpe is made of.
+
+    A step across a gap of k missing bars becomes k + 1 equal bars (see accounting).
+    """
     entry, exit_ = _trades(entry_idx, exit_idx)
-    interval_return = path.close[1:] / path.close[:-1] - 1.0
     held = np.zeros(path.n_bars - 1)
     np.add.at(held, entry, 1.0)
     np.add.at(held, exit_[exit_ < held.size], -1.0)
     held = np.cumsum(held)
-    q = held * interval_return
+    step_return = held * path.bar_return()
+    if path.interval_bars is None:
+        q, first_bar, last_bar = step_return, entry, exit_ - 1
+    else:
+        widths = path.interval_bars.astype(np.int64)
+        q = np.repeat(step_return, widths)
+        first_bar = path.bar_prefix[entry].astype(np.int64)
+        last_bar = path.bar_prefix[exit_].astype(np.int64) - 1
     side = cost.side_cost
-    np.subtract.at(q, entry, side)  # entry side, on the trade's first interval
-    np.subtract.at(q, exit_ - 1, side)  # exit side, on its last (twice on a one-interval trade)
+    np.subtract.at(q, first_bar, side)  # entry side, on the trade's first bar
+    np.subtract.at(q, last_bar, side)  # exit side, on its last (twice on a one-bar trade)
     return q
 
 

@@ -13,9 +13,17 @@ import numpy as np
 
 
 class PricePath:
-    """Close prices of one window plus O(bars) precomputes shared by every evaluation on it."""
+    """Close prices of one window plus O(bars) precomputes shared by every evaluation on it.
 
-    def __init__(self, close: np.ndarray, bars_per_year: float) -> None:
+    `interval_bars[i]` is how many bar intervals the step from close[i] to close[i + 1] spans:
+    1 normally, k + 1 across a gap of k missing bars. For the sharpe (and every per-bar
+    statistic), a step across a gap is split into that many equal bar returns r / (k + 1), so
+    it counts with its true duration instead of as one outsized bar; the P&L is unchanged.
+    """
+
+    def __init__(
+        self, close: np.ndarray, bars_per_year: float, interval_bars: np.ndarray | None = None
+    ) -> None:
         prices = np.array(close, dtype=np.float64, copy=True).reshape(-1)
         if prices.size < 2:
             raise ValueError(f"PricePath needs at least 2 close prices, got {prices.size}")
@@ -31,12 +39,19 @@ class PricePath:
         prices.flags.writeable = False
         self.close = prices
         self.bars_per_year = float(bars_per_year)
+        self.interval_bars = _interval_bars(interval_bars, prices.size)
         # Prefix sums let any trade's sum of per-bar returns (and squares) be read in O(1).
         interval_return = np.divide(prices[1:], prices[:-1])
         interval_return -= 1.0
         self.return_prefix = np.zeros(prices.size)
         np.cumsum(interval_return, out=self.return_prefix[1:])
+        if self.interval_bars is not None:
+            interval_return /= self.interval_bars  # each bar's share of a step across a gap
+            self.bar_prefix = np.zeros(prices.size)
+            np.cumsum(self.interval_bars, out=self.bar_prefix[1:])
         np.square(interval_return, out=interval_return)
+        if self.interval_bars is not None:
+            interval_return *= self.interval_bars  # k + 1 equal bars of r / (k + 1)
         self.squared_prefix = np.zeros(prices.size)
         np.cumsum(interval_return, out=self.squared_prefix[1:])
         del interval_return
@@ -46,6 +61,42 @@ class PricePath:
     def n_bars(self) -> int:
         """Number of bars (close prices) in the window."""
         return int(self.close.size)
+
+    @property
+    def n_intervals(self) -> float:
+        """Bar intervals the window spans: n_bars - 1 plus the bars missing in its gaps."""
+        if self.interval_bars is None:
+            return float(self.n_bars - 1)
+        return float(self.bar_prefix[-1])
+
+    def bar_return(self) -> np.ndarray:
+        """Return each step's return per bar interval, r / interval_bars (length n_bars - 1)."""
+        step_return = self.close[1:] / self.close[:-1] - 1.0
+        if self.interval_bars is not None:
+            step_return /= self.interval_bars
+        return step_return
+
+    def bars_between(self, entry: np.ndarray, exit_: np.ndarray) -> np.ndarray:
+        """Return the bar intervals spanned from each entry to its exit (gaps included)."""
+        if self.interval_bars is None:
+            return (exit_ - entry).astype(np.float64)
+        return self.bar_prefix[exit_] - self.bar_prefix[entry]
+
+
+def _interval_bars(interval_bars: np.ndarray | None, n_bars: int) -> np.ndarray | None:
+    """Validate interval_bars; None when every step is one bar (the common, fast case)."""
+    if interval_bars is None:
+        return None
+    steps = np.asarray(interval_bars, dtype=np.float64).reshape(-1)
+    if steps.size != n_bars - 1:
+        raise ValueError(f"interval_bars has {steps.size} steps for {n_bars} bars; give n_bars - 1")
+    if not (np.isfinite(steps).all() and (steps >= 1).all() and (steps == np.round(steps)).all()):
+        row = int(np.argmax(~(np.isfinite(steps) & (steps >= 1) & (steps == np.round(steps)))))
+        raise ValueError(f"interval_bars[{row}]={steps[row]!r} must be a whole number >= 1")
+    if (steps == 1).all():
+        return None
+    steps.flags.writeable = False
+    return steps
 
 
 # Range statistics of the close over [entry, exit] (inclusive) for drawdowns: min, max, and
@@ -113,8 +164,8 @@ def _length_table(path: PricePath, length: int) -> np.ndarray:
     np.divide(prices[length:], prices[:m], out=table[:, EXIT_RATIO])
     np.subtract(path.return_prefix[length:], path.return_prefix[:m], out=table[:, RETURN_SUM])
     np.subtract(path.squared_prefix[length:], path.squared_prefix[:m], out=table[:, SQUARED_SUM])
-    interval_return = prices[1:] / prices[:-1] - 1.0
-    np.add(interval_return[:m], interval_return[length - 1 :], out=table[:, EDGE_RETURNS])
+    bar_return = path.bar_return()
+    np.add(bar_return[:m], bar_return[length - 1 :], out=table[:, EDGE_RETURNS])
     return table
 
 
@@ -128,8 +179,12 @@ def _gathered_rows(path: PricePath, entry: np.ndarray, length: int) -> np.ndarra
     rows[:, EXIT_RATIO] = prices[exit_] / prices[entry]
     rows[:, RETURN_SUM] = path.return_prefix[exit_] - path.return_prefix[entry]
     rows[:, SQUARED_SUM] = path.squared_prefix[exit_] - path.squared_prefix[entry]
-    edge = prices[entry + 1] / prices[entry] + prices[exit_] / prices[exit_ - 1]
-    rows[:, EDGE_RETURNS] = edge - 2
+    if path.interval_bars is None:
+        edge = prices[entry + 1] / prices[entry] + prices[exit_] / prices[exit_ - 1]
+        rows[:, EDGE_RETURNS] = edge - 2
+    else:
+        bar_return = path.bar_return()
+        rows[:, EDGE_RETURNS] = bar_return[entry] + bar_return[exit_ - 1]
     rows[:, MIN_RATIO] = window.min(axis=1) / prices[entry]
     rows[:, MAX_RATIO] = running_max[:, -1] / prices[entry]
     rows[:, DRAWDOWN_RATIO] = (window / running_max).min(axis=1)
