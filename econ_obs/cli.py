@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from econ_obs.config import ConfigError
 from econ_obs.core.market_data import MarketDataError
+from econ_obs.signals import Interrupted, stop_on_signals
 from econ_obs.store.database import (
     DatabaseError,
     make_engine,
@@ -100,9 +101,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
+    """Run the command line; return the process exit status (128 + signal if interrupted)."""
     args = build_parser().parse_args(argv)
+    if args.verb == "ui":  # forwards SIGINT and SIGTERM to `dagster dev` itself
+        return _run(args, before=_mark_orphaned_runs)
     try:
+        with stop_on_signals():
+            return _run(args)
+    except Interrupted as interrupted:
+        print(f"econ-obs: interrupted by {interrupted.signal_name}", file=sys.stderr)
+        return interrupted.exit_status
+
+
+def _mark_orphaned_runs() -> None:
+    """Mark FAILED the runs left STARTED by a killed econ-obs process, before the UI shows them."""
+    from econ_obs.runtime import prepare_runtime
+    from econ_obs.store.orphans import mark_orphaned_runs, open_instance
+
+    with open_instance(prepare_runtime().dagster_url) as instance:
+        for orphan in mark_orphaned_runs(instance):
+            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
+
+
+def _run(args: argparse.Namespace, before: Callable[[], None] | None = None) -> int:
+    try:
+        if before is not None:
+            before()
         return args.handler(args)
     except (
         DatabaseError,

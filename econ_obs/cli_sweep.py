@@ -132,10 +132,10 @@ def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from econ_obs.definitions import build_definitions, default_resources
-    from econ_obs.defs.sweep import run_sweep, sweep_plan
+    from econ_obs.defs.sweep import raise_input_error, run_sweep, sweep_plan
+    from econ_obs.signals import Interrupted, on_hard_stop
+    from econ_obs.store.orphans import end_own_runs, mark_orphaned_runs, open_instance
 
     config = _config(args)
     runtime = prepare_runtime()
@@ -159,21 +159,37 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     if any(started.removed.values()):
         print(f"--replace removed rows outside this config: {started.removed}")
-    with dg.DagsterInstance.get() as instance:
-        outcomes = run_sweep(
-            [*assets, *defs.asset_checks],
-            plan,
-            instance,
-            default_resources(),
-            config.run_id,
-            log_level="WARNING",  # the progress lines above say what is happening
-        )
+    with open_instance(runtime.dagster_url) as instance:
+        for orphan in mark_orphaned_runs(instance):
+            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
+
+        def end_runs(signum: int) -> None:  # the main thread is stuck inside Dagster
+            reason = f"econ-obs sweep interrupted by {signal.Signals(signum).name}"
+            for run in end_own_runs(instance, reason):
+                print(f"dagster run {run.run_id[:8]} marked CANCELED", file=sys.stderr)
+
+        forget_end_runs = on_hard_stop(end_runs)
+        try:
+            outcomes = run_sweep(
+                [*assets, *defs.asset_checks],
+                plan,
+                instance,
+                default_resources(),
+                config.run_id,
+                log_level="CRITICAL",  # progress lines say what happens; step errors below
+            )
+        except Interrupted as interrupted:
+            end_runs(interrupted.signum)
+            raise
+        finally:
+            forget_end_runs()
     _read(
         runtime.database_url,
         lambda c: finish_sweep(
             c, config.run_id, config.strategy, [o.dagster_run_id for o in outcomes]
         ),
     )
+    raise_input_error(outcomes)  # a bad file or config: one line, exit 2
     seconds = sum(o.seconds for o in outcomes)
     print(f"materialised in {seconds:.1f}s ({n_results / seconds:.1f} result partitions/s)")
     rolled = _rollup_rows(_report_rows(config, runtime.database_url))
@@ -183,6 +199,8 @@ def _sweep(args: argparse.Namespace) -> int:
     _print_check_failures(failures)
     failed_stages = [o for o in outcomes if not o.success]
     for outcome in failed_stages:
+        if outcome.step_error is not None:
+            print(outcome.step_error.traceback, file=sys.stderr)
         print(f"stage {outcome.stage.name} FAILED (dagster run {outcome.dagster_run_id})")
     if failures or failed_stages:
         return 1

@@ -4,6 +4,8 @@ Dagster puts assets with different partitions definitions in different runs, so 
 three ranged runs in dependency order: market_bars (crypto), feature_slice (crypto x fold),
 then baseline_rows, model_results, their checks and sweep_report (crypto x fold_cost).
 A stage that fails stops the sweep; its partitions' earlier rows are left as they were.
+Each run carries the process's tags (``store.orphans``), so a run whose process was killed
+can be told from one still running, and a stage's failure keeps the error its step raised.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from econ_obs.config import ConfigError
+from econ_obs.core.market_data import MarketDataError
+from econ_obs.store.orphans import process_tags
+
 SWEEP_RUN_ID_TAG = "econ_obs/run_id"
 SWEEP_STAGE_TAG = "econ_obs/stage"
+# Errors the user fixes in the data or the config: shown as their message alone, exit 2.
+INPUT_ERRORS: dict[str, type[ValueError]] = {
+    error.__name__: error for error in (MarketDataError, ConfigError)
+}
 
 
 @dataclass(frozen=True)
@@ -32,12 +42,62 @@ class SweepStage:
 
 
 @dataclass(frozen=True)
+class StepError:
+    """The exception a failed step raised: its class name and its message, without traceback."""
+
+    step_key: str
+    error_class: str
+    message: str
+    traceback: str  # the whole chain as Dagster stored it, for errors nobody anticipated
+
+
+@dataclass(frozen=True)
 class StageOutcome:
     stage: SweepStage
     dagster_run_id: str
     success: bool
     seconds: float
     failed_checks: tuple[str, ...]
+    step_error: StepError | None = None  # the first failed step's error
+
+
+def _error_text(class_name: str, message: str) -> str:
+    # Dagster stores "module.Class: message\n"; keep the message, every line of it.
+    head, separator, rest = message.strip().partition(": ")
+    is_class_name = separator and (head == class_name or head.endswith("." + class_name))
+    return rest if is_class_name else message.strip()
+
+
+def _is_dagster_wrapper(message: str) -> bool:
+    return message.startswith("dagster.") or message.startswith("dagster_")
+
+
+def first_step_error(result: dg.ExecuteInProcessResult) -> StepError | None:
+    """Return the error the run's first failed step raised: the user's exception, unwrapped
+    from dg.Failure and Dagster's own errors (its causes, if any, stay out)."""
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data is None or data.error is None:
+            continue
+        error = data.error
+        while _is_dagster_wrapper(error.message) and error.cause is not None:
+            error = error.cause
+        class_name = error.cls_name or ""
+        return StepError(
+            event.step_key or "",
+            class_name,
+            _error_text(class_name, error.message),
+            data.error.to_string(),
+        )
+    return None
+
+
+def raise_input_error(outcomes: Sequence[StageOutcome]) -> None:
+    """Raise again the MarketDataError or ConfigError a failed stage's step raised, if any."""
+    for outcome in outcomes:
+        error = outcome.step_error
+        if not outcome.success and error is not None and error.error_class in INPUT_ERRORS:
+            raise INPUT_ERRORS[error.error_class](error.message)
 
 
 def sweep_plan(assets: Sequence[dg.AssetsDefinition]) -> list[SweepStage]:
@@ -91,6 +151,7 @@ def run_sweep(
                 ASSET_PARTITION_RANGE_END_TAG: stage.partition_keys[-1],
                 SWEEP_RUN_ID_TAG: sweep_run_id,
                 SWEEP_STAGE_TAG: stage.name,
+                **process_tags(),
             },
         )
         failed_checks = tuple(
@@ -99,7 +160,12 @@ def run_sweep(
             if not evaluation.passed
         )
         outcome = StageOutcome(
-            stage, result.run_id, result.success, time.perf_counter() - started, failed_checks
+            stage,
+            result.run_id,
+            result.success,
+            time.perf_counter() - started,
+            failed_checks,
+            None if result.success else first_step_error(result),
         )
         outcomes.append(outcome)
         state = "done" if outcome.success else "FAILED"
