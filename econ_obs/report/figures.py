@@ -13,24 +13,16 @@ cheap formatter, and each histogram is one `stairs` patch rather than a rectangl
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.axis import Axis
 from matplotlib.colors import to_hex
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import (
-    FixedLocator,
-    Formatter,
     LogLocator,
-    MaxNLocator,
-    NullLocator,
     PercentFormatter,
     StrMethodFormatter,
 )
@@ -43,19 +35,15 @@ from econ_obs.report.data import (
     stitch_equity,
     utc_times_per_row,
 )
+from econ_obs.report.grid import (
+    MAX_TICKS,
+    freeze_date_ticks,
+    freeze_linear_ticks,
+    freeze_ticks,
+    panel_grid,
+    panel_title,
+)
 
-MAX_PANELS = 24
-DPI = 90
-PANEL_SIZE_INCHES = (4.6, 3.2)
-# Fixed margins, in inches, sized for 8-pt tick labels, 9-pt axis labels and 10-pt panel titles.
-LEFT_INCHES = 0.85  # y tick labels and the y label of the first column
-RIGHT_INCHES = 0.25
-COLUMN_GAP_INCHES = 0.7  # y tick labels of the panel to the right
-ROW_GAP_INCHES = 0.8  # x tick labels (and x label) of one panel, title of the one below
-PANEL_TITLE_INCHES = 0.3
-PANEL_BOTTOM_INCHES = 0.5  # x tick labels and x label of the bottom row
-TEXT_LINE_INCHES = 0.22  # one line of the 11-pt figure title or of the 9-pt legend
-MAX_TICKS = 5  # per axis; every tick is a handful of artists to create and a label to render
 RANDOM_COLOUR = "#7f7f7f"
 BUY_AND_HOLD_COLOUR = "#000000"
 FIGURE_CAPTIONS = {
@@ -76,127 +64,12 @@ FIGURE_CAPTIONS = {
     ),
 }
 
-Draw = Callable[[Axes, object], None]
-
 
 def variant_colours(variants: Sequence[str]) -> dict[str, str]:
     """Return a fixed colour per variant (sorted order), shared by every figure."""
     # Hex, not "C0": matplotlib re-resolves a cycle colour on every use.
     palette = [to_hex(f"C{index % 10}") for index in range(len(variants))]
     return dict(zip(sorted(variants), palette, strict=True))
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    # zlib level 3 instead of 6: a third faster to encode for files under a tenth bigger.
-    figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
-    return buffer.getvalue()
-
-
-def _freeze_ticks(axis: Axis, ticks: np.ndarray, formatter: Formatter) -> None:
-    """Give `axis` fixed tick positions (inside its view) so no locator runs again at draw."""
-    low, high = sorted(axis.get_view_interval())
-    inside = ticks[
-        (ticks >= low - 1e-9 * abs(high - low)) & (ticks <= high + 1e-9 * abs(high - low))
-    ]
-    axis.set_major_locator(FixedLocator(inside))
-    axis.set_major_formatter(formatter)
-    axis.set_minor_locator(NullLocator())
-
-
-def _freeze_linear_ticks(axis: Axis, formatter: Formatter) -> None:
-    low, high = axis.get_view_interval()
-    _freeze_ticks(axis, MaxNLocator(MAX_TICKS - 1).tick_values(low, high), formatter)
-
-
-def _title(axes: Axes, text: str) -> None:
-    # An explicit y keeps matplotlib from measuring every tick label to place the title.
-    axes.set_title(text, fontsize=10, y=1.0)
-
-
-def _grid_margins(
-    figure: Figure, n_rows: int, n_columns: int, top_inches: float, bottom_inches: float
-) -> tuple[dict[str, float], tuple[float, float]]:
-    """Return `GridSpec` keyword arguments for fixed-inch margins, and one panel's (w, h) inches."""
-    width, height = figure.get_size_inches()
-    top_inches += PANEL_TITLE_INCHES
-    bottom_inches += PANEL_BOTTOM_INCHES
-    panel_width = (width - LEFT_INCHES - RIGHT_INCHES - (n_columns - 1) * COLUMN_GAP_INCHES) / (
-        n_columns
-    )
-    panel_height = (height - top_inches - bottom_inches - (n_rows - 1) * ROW_GAP_INCHES) / n_rows
-    # GridSpec takes the gaps as fractions of the average panel's width and height.
-    return {
-        "left": LEFT_INCHES / width,
-        "right": 1 - RIGHT_INCHES / width,
-        "top": 1 - top_inches / height,
-        "bottom": bottom_inches / height,
-        "wspace": COLUMN_GAP_INCHES / panel_width,
-        "hspace": ROW_GAP_INCHES / panel_height,
-    }, (panel_width, panel_height)
-
-
-def _panel_grid(
-    keys: list[object],
-    draw: Draw,
-    title: str,
-    note: str,
-    handles: list,
-    labels: tuple[str, str],
-    max_columns: int = 3,
-) -> bytes:
-    """Draw one panel per key (at most MAX_PANELS) with a shared legend below; return PNG.
-
-    `labels` (x, y) go on the outer panels only: the bottom one of each column and the left one
-    of each row, as every panel's axes mean the same.
-    """
-    shown, left_out = keys[:MAX_PANELS], keys[MAX_PANELS:]
-    if left_out:
-        names = ", ".join(str(key) for key in left_out[:6])
-        more = "" if len(left_out) <= 6 else f" and {len(left_out) - 6} more"
-        note = f"{note}\nshowing {len(shown)} of {len(keys)} panels; left out: {names}{more}"
-    n_columns = max(1, min(max_columns, len(shown)))
-    n_rows = max(1, -(-len(shown) // n_columns))
-    heading = f"{title}\n{note}" if note else title
-    legend_columns = min(len(handles), max(2, 2 * n_columns)) if handles and shown else 1
-    legend_rows = -(-len(handles) // legend_columns) if handles and shown else 0
-    top_inches = 0.1 + TEXT_LINE_INCHES * (heading.count("\n") + 1)
-    bottom_inches = 0.1 + TEXT_LINE_INCHES * 1.3 * legend_rows
-    width, height = PANEL_SIZE_INCHES
-    figure = Figure(figsize=(width * n_columns, height * n_rows + top_inches + bottom_inches))
-    figure.suptitle(heading, fontsize=11, y=1 - 0.08 / figure.get_figheight(), va="top")
-    margins, (panel_width, panel_height) = _grid_margins(
-        figure, n_rows, n_columns, top_inches, bottom_inches
-    )
-    grid = figure.add_gridspec(n_rows, n_columns, **margins)
-    if not shown:
-        axes = figure.add_subplot(grid[0, 0])
-        axes.text(0.5, 0.5, "no data", ha="center", va="center")
-        axes.set_axis_off()
-    x_label, y_label = labels
-    for index, key in enumerate(shown):
-        row, column = divmod(index, n_columns)
-        axes = figure.add_subplot(grid[row, column])
-        axes.grid(alpha=0.3)
-        axes.tick_params(labelsize=8)
-        draw(axes, key)
-        # Placed at fixed offsets: matplotlib would otherwise measure every tick label to place
-        # them. The margins leave room for tick labels like "-40.0%".
-        if index + n_columns >= len(shown) and x_label:
-            axes.set_xlabel(x_label, fontsize=9)
-            axes.xaxis.set_label_coords(0.5, -0.22 / panel_height)
-        if column == 0 and y_label:
-            axes.set_ylabel(y_label, fontsize=9)
-            axes.yaxis.set_label_coords(-(LEFT_INCHES - 0.2) / panel_width, 0.5)
-    if handles and shown:
-        figure.legend(
-            handles=handles,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 0.05 / figure.get_figheight()),
-            ncol=legend_columns,
-            fontsize=9,
-        )
-    return _png(figure)
 
 
 def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
@@ -230,13 +103,13 @@ def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
             axes.plot(edges_x, edges_y, "-", color=colour, lw=0.8, alpha=0.5)
             axes.plot(costs, line["net_return"].to_numpy(), "o-", color=colour, ms=4)
         axes.axhline(0.0, color="#444444", lw=0.6)
-        _title(axes, str(crypto))
+        panel_title(axes, str(crypto))
         costs = np.unique(base["cost_bps"].to_numpy())
         if 0 < costs.size <= MAX_TICKS:
-            _freeze_ticks(axes.xaxis, costs, StrMethodFormatter("{x:g}"))
+            freeze_ticks(axes.xaxis, costs, StrMethodFormatter("{x:g}"))
         else:
-            _freeze_linear_ticks(axes.xaxis, StrMethodFormatter("{x:g}"))
-        _freeze_linear_ticks(axes.yaxis, percent)
+            freeze_linear_ticks(axes.xaxis, StrMethodFormatter("{x:g}"))
+        freeze_linear_ticks(axes.yaxis, percent)
 
     handles = [Line2D([], [], color=c, marker="o", ms=4, label=v) for v, c in colours.items()]
     handles += [
@@ -247,7 +120,7 @@ def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
     note = "shaded band: each variant's matched-null 5th-95th percentile, averaged over folds"
     keys = sorted(rows["crypto"].unique().tolist())
     labels = ("cost per side (bps)", "mean net return over folds")
-    return _panel_grid(keys, draw, "Net return against cost", note, handles, labels)
+    return panel_grid(keys, draw, "Net return against cost", note, handles, labels)
 
 
 def _outline(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,9 +174,9 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
             label = "no matched null: " + ", ".join(empty)
             axes.text(0.02, 0.97, label, fontsize=7, transform=axes.transAxes, va="top")
         axes.margins(x=0.06)
-        _title(axes, f"{crypto} at {cost_bps:g} bps")
+        panel_title(axes, f"{crypto} at {cost_bps:g} bps")
         axes.set_ylim(bottom=0)
-        _freeze_linear_ticks(axes.xaxis, percent)
+        freeze_linear_ticks(axes.xaxis, percent)
         axes.set_yticks([])
 
     handles = [Line2D([], [], color=c, lw=2, label=v) for v, c in colours.items()]
@@ -312,14 +185,7 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
     keys = sorted(data.rows[["crypto", "cost_bps"]].drop_duplicates().itertuples(index=False))
     keys = [tuple(key) for key in keys]
     labels = ("fold-mean net return", "")
-    return _panel_grid(keys, draw, "Nulls of the fold-mean net return", note, handles, labels)
-
-
-def _freeze_date_ticks(axis: Axis) -> None:
-    """Ask the date locator once for this view, then keep its ticks and a concise format."""
-    locator = AutoDateLocator(minticks=3, maxticks=MAX_TICKS)
-    locator.set_axis(axis)
-    _freeze_ticks(axis, np.asarray(locator()), ConciseDateFormatter(locator))
+    return panel_grid(keys, draw, "Nulls of the fold-mean net return", note, handles, labels)
 
 
 def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
@@ -344,8 +210,8 @@ def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
             else:
                 axes.plot(times, values, color=colours.get(str(series), "C9"), lw=1.4)
         axes.axhline(1.0, color="#444444", lw=0.6)
-        _title(axes, f"{crypto} at {cost_bps:g} bps")
-        _freeze_date_ticks(axes.xaxis)
+        panel_title(axes, f"{crypto} at {cost_bps:g} bps")
+        freeze_date_ticks(axes.xaxis)
         if lowest > 0 and highest / lowest > 3:
             axes.set_yscale("log")
             low, high = axes.get_ylim()
@@ -353,9 +219,9 @@ def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
             narrow = np.log10(high / low) < 0.8
             subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)
             ticks = LogLocator(subs=subs).tick_values(low, high)
-            _freeze_ticks(axes.yaxis, ticks, plain)
+            freeze_ticks(axes.yaxis, ticks, plain)
         else:
-            _freeze_linear_ticks(axes.yaxis, plain)
+            freeze_linear_ticks(axes.yaxis, plain)
 
     handles = [Line2D([], [], color=c, lw=1.4, label=v) for v, c in colours.items()]
     handles.append(Line2D([], [], ls="--", color=BUY_AND_HOLD_COLOUR, label="buy and hold"))
@@ -363,7 +229,7 @@ def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
     keys = sorted(data.equity[["crypto", "cost_bps"]].drop_duplicates().itertuples(index=False))
     keys = [tuple(key) for key in keys]
     labels = ("", "equity (start = 1)")
-    return _panel_grid(keys, draw, "Out-of-sample equity", note, handles, labels)
+    return panel_grid(keys, draw, "Out-of-sample equity", note, handles, labels)
 
 
 def report_figures(data: ReportData) -> dict[str, bytes]:
