@@ -3,12 +3,9 @@
 A Figure created directly holds no global state, so reports may be drawn from several threads.
 Every grid shows at most `MAX_PANELS` panels; its subtitle names the panels left out.
 
-The figures are drawn inside every sweep, so drawing must stay cheap (well under a second for
-the default sweep's 3 figures x 9 panels). What matplotlib spends time on is laying out text:
-a layout engine draws the figure twice and re-measures every tick label, and a locator that is
-asked again on each measurement (dates, log scale) multiplies that. So margins are fixed in
-inches from the grid's size, every axis gets its ticks computed once (`_freeze_ticks`) and a
-cheap formatter, and each histogram is one `stairs` patch rather than a rectangle per bin.
+The figures are drawn inside every sweep, so drawing must stay cheap: `grid` lays panels out
+with fixed margins and frozen ticks, and each histogram is one `stairs` patch rather than a
+rectangle per bin.
 """
 
 from __future__ import annotations
