@@ -24,7 +24,7 @@ from econ_obs.core.backtest import (
     variant_positions,
 )
 from econ_obs.core.market_data import MarketBars, load_market_bars
-from econ_obs.core.matched_null import matched_seed
+from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.metadata import (
     assessment_table,
     basis_metadata,
@@ -281,11 +281,16 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        trades: dict[tuple, dict[str, Trades]] = {}  # a variant's trades do not depend on cost
+        # A variant's trades and their matched placements do not depend on the cost: both are
+        # made once per slice (a slice's costs are consecutive partitions) and then dropped.
+        trades: dict[tuple, dict[str, Trades]] = {}
+        placements = PlacementCache()
         with _retry_only_database_errors(), postgres.get_engine() as engine:
             for part in _result_partitions(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 if slice_key not in trades:
+                    trades.clear()
+                    placements.clear()
                     trades[slice_key] = {
                         variant.name: Trades(
                             *trades_from_positions(variant_positions(part.feature_slice, variant))
@@ -304,6 +309,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         for v in config.variants
                     },
                     random_seeds,
+                    placements,
                 )
                 times = part.feature_slice.close.index[part.feature_slice.test_slice]
                 rows = [
