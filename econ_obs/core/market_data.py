@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,12 @@ DAYS_PER_YEAR = 365.25
 PARTIAL_VOLUME_FRACTION = 0.1
 PARTIAL_VOLUME_LOOKBACK_BARS = 24
 _CLOSE_TIME_SLACK = pd.Timedelta(milliseconds=1)
+_FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_NANOSECONDS_PER_UNIT = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}
+# Bars are indexed in nanoseconds, which reach from 1677 to 2262.
+_MIN_NANOSECONDS, _MAX_NANOSECONDS = float(pd.Timestamp.min.value), float(pd.Timestamp.max.value)
+_NS_YEARS = "between the years 1677 and 2262"
+_OUT_OF_RANGE = f"is not a time {_NS_YEARS}; check the column's unit and the value"
 
 
 @dataclass(frozen=True)
@@ -100,29 +108,78 @@ class MarketBars:
         return digest.hexdigest()
 
 
-def _parse_timestamps(raw: pd.Series, source: str) -> pd.DatetimeIndex:
-    """Parse ISO strings (no offset = UTC) or epoch s/ms/us/ns into a UTC DatetimeIndex."""
-    if pd.api.types.is_numeric_dtype(raw):
-        numbers = pd.to_numeric(raw)
-        if numbers.isna().any():
-            row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+def _row_error(source: str, position: int, value: object, problem: str) -> MarketDataError:
+    return MarketDataError(f"{source}: row {position + 1} timestamp {value!r} {problem}")
+
+
+def _epoch_times(numbers: pd.Series, raw: pd.Series, source: str) -> pd.Series:
+    """Epoch s/ms/us/ns numbers (the unit of row 1, one for the column) as UTC times."""
+    missing = numbers.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        value = raw.iloc[row]
+        if pd.isna(value) or not str(value).strip():
             raise MarketDataError(f"{source}: row {row + 1} has an empty timestamp")
-        unit = epoch_unit(numbers.to_numpy(), source)
-        return pd.DatetimeIndex(pd.to_datetime(numbers.astype("int64"), unit=unit, utc=True))
-    text = raw.astype(str).str.strip()
+        raise _row_error(source, row, value, "is not an epoch number like row 1's")
+    values = numbers.to_numpy(dtype=np.float64)
+    unit = epoch_unit(values, source)
+    nanoseconds = values * _NANOSECONDS_PER_UNIT[unit]
+    out_of_range = ~((nanoseconds > _MIN_NANOSECONDS) & (nanoseconds < _MAX_NANOSECONDS))
+    if out_of_range.any():
+        row = int(np.argmax(out_of_range))
+        raise _row_error(source, row, raw.iloc[row], _OUT_OF_RANGE)
+    return pd.to_datetime(numbers.astype("int64"), unit=unit, utc=True)
+
+
+def _iso_times(text: pd.Series, source: str) -> pd.Series:
+    """ISO date-times (no offset = UTC), or one line naming the first row that is not one."""
     try:
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
+        return pd.to_datetime(text, utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError) as exc:
         for row, value in enumerate(text):
             try:
-                pd.Timestamp(value)
-            except (ValueError, TypeError):
-                raise MarketDataError(
-                    f"{source}: row {row + 1} timestamp {value!r} is not an ISO date-time "
-                    "or epoch number"
-                ) from exc
-        raise MarketDataError(f"{source}: timestamps could not be parsed ({exc})") from exc
-    return pd.DatetimeIndex(parsed)
+                pd.Timestamp(value).as_unit("ns")
+            except (ValueError, TypeError, OverflowError):
+                raise _row_error(
+                    source, row, value, f"is not an ISO date-time or epoch number {_NS_YEARS}"
+                ) from None
+        raise MarketDataError(
+            f"{source}: timestamps could not be parsed ({_first_line(exc)})"
+        ) from None
+
+
+def _parse_timestamps(raw: pd.Series, source: str) -> pd.DatetimeIndex:
+    """Parse ISO strings (no offset = UTC), datetimes or epoch s/ms/us/ns into a UTC index.
+
+    A column whose row 1 is a number is a column of epoch numbers; every bad row is named.
+    """
+    raw = raw.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(raw):  # Parquet
+        parsed = raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw.dt.tz_convert("UTC")
+    elif pd.api.types.is_numeric_dtype(raw):
+        parsed = _epoch_times(pd.to_numeric(raw), raw, source)
+    else:
+        numbers = pd.to_numeric(raw, errors="coerce")
+        if len(raw) and pd.notna(numbers.iloc[0]):
+            parsed = _epoch_times(numbers, raw, source)
+        else:
+            empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+            if empty.any():
+                row = int(np.flatnonzero(empty)[0])
+                raise MarketDataError(f"{source}: row {row + 1} has an empty timestamp")
+            parsed = _iso_times(raw.astype(str).str.strip(), source)
+    missing = parsed.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise MarketDataError(f"{source}: row {row + 1} has an empty timestamp")
+    out_of_range = ~(
+        (parsed >= pd.Timestamp.min.tz_localize("UTC"))
+        & (parsed <= pd.Timestamp.max.tz_localize("UTC"))
+    ).to_numpy()
+    if out_of_range.any():
+        row = int(np.argmax(out_of_range))
+        raise _row_error(source, row, str(raw.iloc[row]), _OUT_OF_RANGE)
+    return pd.DatetimeIndex(parsed).as_unit("ns")
 
 
 def closed_bars(
@@ -197,26 +254,87 @@ def bars_from_frame(
     return MarketBars(crypto, frame, bar_interval, source, partial_bars_dropped=dropped)
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _utf8_text(data: bytes, source: str, header_lines: int) -> str:
+    """The bytes as text; a byte that is not UTF-8 is named with its data row."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        where = f"row {line - header_lines}" if line > header_lines else "the header"
+        raise MarketDataError(
+            f"{source}: {where} has byte 0x{data[error.start]:02x}, which is not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _read_csv_text(text: str, source: str, header_lines: int, **options: object) -> pd.DataFrame:
+    """pandas.read_csv of text, its errors as one line naming the file and data row."""
+    if not text.strip():
+        raise MarketDataError(f"{source}: is empty (no header, no rows)")
+    try:
+        return pd.read_csv(io.StringIO(text), **options)
+    except pd.errors.EmptyDataError:
+        raise MarketDataError(f"{source}: is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as error:
+        reason = _first_line(error).removeprefix("Error tokenizing data. C error: ")
+        fields = _FIELDS_ERROR.search(reason)
+        if fields:
+            expected, line, found = (int(group) for group in fields.groups())
+            reason = (
+                f"row {line - header_lines} has {found} fields where the "
+                f"{'header has' if header_lines else 'first row has'} {expected}"
+            )
+        raise MarketDataError(f"{source}: cannot be read as CSV: {reason}") from None
+
+
 def load_ohlcv_csv(path: Path, crypto: str, checks: DataChecks | None = None) -> MarketBars:
     """Return MarketBars from a CSV or Parquet file with a timestamp column and OHLCV columns."""
     path = Path(path)
     if not path.is_file():
         raise MarketDataError(f"{path}: file not found; check the data path for {crypto}")
-    raw = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    if path.suffix.lower() == ".parquet":
+        try:
+            raw = pd.read_parquet(path)
+        except Exception as error:  # pyarrow's errors have no common base worth naming
+            raise MarketDataError(
+                f"{path}: is not a readable Parquet file ({_first_line(error)})"
+            ) from None
+    else:
+        raw = _read_csv_text(_utf8_text(path.read_bytes(), str(path), 1), str(path), 1)
     return bars_from_frame(raw, crypto, str(path), checks)
 
 
-def _read_klines_csv(handle: io.BufferedIOBase | io.BytesIO, source: str) -> pd.DataFrame:
-    raw = pd.read_csv(handle, header=None, dtype=str)
+def _read_klines_csv(data: bytes, source: str) -> pd.DataFrame:
+    text = _utf8_text(data, source, 0)
+    raw = _read_csv_text(text, source, 0, header=None, dtype=str)
     if raw.shape[1] != len(BINANCE_COLUMNS):
         raise MarketDataError(
             f"{source}: {raw.shape[1]} columns, Binance klines have {len(BINANCE_COLUMNS)}; "
             "is this an ohlcv_csv file?"
         )
     if str(raw.iloc[0, 0]).strip().lower() == "open_time":  # newer dumps carry a header row
-        raw = raw.iloc[1:]
+        raw = raw.iloc[1:].reset_index(drop=True)
     raw.columns = list(BINANCE_COLUMNS)
-    return raw.assign(open_time=pd.to_numeric(raw["open_time"], errors="coerce"))
+    return raw
+
+
+def _read_zip_member(path: Path) -> tuple[bytes, str]:
+    """The bytes of the one .csv inside a zip, and its name as path:member."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise MarketDataError(f"{path}: expected one .csv inside, found {members}")
+            return archive.read(members[0]), f"{path}:{members[0]}"
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+        raise MarketDataError(
+            f"{path}: is not a readable zip archive ({_first_line(error)}); download it again"
+        ) from None
 
 
 def load_binance_klines(path: Path, crypto: str, checks: DataChecks | None = None) -> MarketBars:
@@ -225,16 +343,10 @@ def load_binance_klines(path: Path, crypto: str, checks: DataChecks | None = Non
     if not path.is_file():
         raise MarketDataError(f"{path}: file not found; check the data path for {crypto}")
     if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
-            if len(members) != 1:
-                raise MarketDataError(f"{path}: expected one .csv inside, found {members}")
-            with archive.open(members[0]) as handle:
-                raw = _read_klines_csv(io.BytesIO(handle.read()), f"{path}:{members[0]}")
+        data, source = _read_zip_member(path)
     else:
-        with path.open("rb") as handle:
-            raw = _read_klines_csv(handle, str(path))
-    return bars_from_frame(raw, crypto, str(path), checks)
+        data, source = path.read_bytes(), str(path)
+    return bars_from_frame(_read_klines_csv(data, source), crypto, source, checks)
 
 
 def find_crypto_file(folder: Path, crypto: str, timeframe: str, data_format: str) -> Path:
