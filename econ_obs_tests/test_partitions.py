@@ -18,6 +18,7 @@ from econ_obs.defs.partitions import (
     decode_slice_key,
     encode_result_key,
     encode_slice_key,
+    expected_result_keys,
     fold_cost_key,
     parse_fold_cost_key,
     sweep_partitions,
@@ -184,6 +185,7 @@ def test_sweep_has_one_result_key_per_crypto_fold_and_cost_basis(
     result_keys = parts.results.get_partition_keys()
     assert len(result_keys) == len(chosen) * n_folds * len(costs) * len(slippages)
     assert set(parts.result_keys()) == expected
+    assert parts.result_keys() == expected_result_keys(chosen, n_folds, costs, slippages)
     assert len(parts.slices.get_partition_keys()) == len(chosen) * n_folds
     assert parts.market.get_partition_keys() == chosen
 

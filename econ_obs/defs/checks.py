@@ -11,7 +11,7 @@ import dagster as dg
 from sqlalchemy.engine import Connection
 
 from econ_obs.config import SweepConfig
-from econ_obs.defs.partitions import ResultKey, sweep_partitions
+from econ_obs.defs.partitions import ResultKey, expected_result_keys
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.store.checks import (
     basis_mismatches,
@@ -39,17 +39,12 @@ OFFENDING_KEYS = "offending_keys"
 def expected_keys(config: SweepConfig) -> list[ResultKey]:
     """Return the sweep's expected keys: cryptos x folds 0..n_folds-1 x (cost_bps, slippage_bps).
 
-    They are the result partitions of the config's graph, so the checks and the partitions
-    can never disagree on what a complete sweep is.
+    They are the result partitions of the config's graph (test_partitions holds the two
+    equal), so the checks and the partitions agree on what a complete sweep is.
     """
-    parts = sweep_partitions(
-        config.data_cryptos,
-        config.cryptos,
-        config.folds.n_folds,
-        config.costs_bps,
-        config.slippage_bps,
+    return expected_result_keys(
+        config.cryptos, config.folds.n_folds, config.costs_bps, config.slippage_bps
     )
-    return parts.result_keys()
 
 
 def _unique(

@@ -150,6 +150,25 @@ class SweepPartitions:
         return [decode_result_key(k) for k in self.results.get_partition_keys()]
 
 
+def expected_result_keys(
+    cryptos: Sequence[str],
+    n_folds: int,
+    costs_bps: Sequence[int],
+    slippages_bps: Sequence[float],
+) -> list[ResultKey]:
+    """Return every result key of a sweep: cryptos x folds x (cost_bps, slippage_bps).
+
+    The same set as `sweep_partitions(...).result_keys()`, without building Dagster objects.
+    """
+    return [
+        ResultKey(crypto, fold_id, cost, slippage)
+        for crypto in cryptos
+        for fold_id in range(n_folds)
+        for cost in costs_bps
+        for slippage in slippages_bps
+    ]
+
+
 def sweep_partitions(
     data_cryptos: Sequence[str],
     cryptos: Sequence[str],
