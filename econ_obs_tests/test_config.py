@@ -86,7 +86,7 @@ def test_shipped_default_loads_with_documented_values(monkeypatch: pytest.Monkey
         24,
     )
     assert config.costs_bps == (10, 15, 30)
-    assert config.slippage_bps == 2.0
+    assert config.slippage_bps == (2.0,)
     assert config.factor == "returns"
     assert [variant.name for variant in config.variants] == [
         "ridge_a1_t5",

@@ -76,7 +76,7 @@ def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, smal
         [("market_bars", crypto) for crypto in cryptos]
         + [("feature_slice", f"{crypto}|{fold}") for crypto in cryptos for fold in folds]
         + [
-            (asset, f"{crypto}|fold{fold}_{cost}bps")
+            (asset, f"{crypto}|fold{fold}_{cost}bps_1slip")
             for asset in RESULT_ASSETS
             for crypto in cryptos
             for fold in folds

@@ -23,11 +23,12 @@ LOCATION = "econ_obs"
 ASSETS = ["baseline_rows", "feature_slice", "market_bars", "model_results", "sweep_report"]
 CHECKS = [
     "model_results:baselines_complete",
+    "model_results:no_unexpected_keys",
     "model_results:same_basis",
     "model_results:unique_per_partition",
 ]
 SMALL_RESULT_KEYS = sorted(
-    f"{crypto}|fold{fold}_{cost}bps"
+    f"{crypto}|fold{fold}_{cost}bps_1slip"
     for crypto in ("BTCUSDT", "ETHUSDT")
     for fold in (0, 1)
     for cost in (10, 30)
@@ -110,7 +111,12 @@ def test_workspace_yaml_loads_the_whole_code_location(tmp_path, small_sweep_path
     assert location["origin"] == "ManagedGrpcPythonEnvCodeLocationOrigin"
     assert location["assets"] == ASSETS
     assert location["checks"] == CHECKS
-    assert location["blocking"] == ["baselines_complete", "same_basis", "unique_per_partition"]
+    assert location["blocking"] == [
+        "baselines_complete",
+        "no_unexpected_keys",
+        "same_basis",
+        "unique_per_partition",
+    ]
     assert location["sensors"] == ["sweep_alert_sensor"]
     assert location["schedules"] == {"sweep_schedule": "30 3 * * *"}
     assert "sweep_job" in location["jobs"]
@@ -130,7 +136,7 @@ def test_econ_obs_sweep_changes_the_partitions(tmp_path, small_sweep_path):
     # The shipped default: 3 cryptos x 4 folds x 3 costs.
     default_keys = default.stdout.split()
     assert len(default_keys) == 36
-    assert "SOLUSDT|fold3_15bps" in default_keys
+    assert "SOLUSDT|fold3_15bps_2slip" in default_keys
     assert set(default_keys) != set(SMALL_RESULT_KEYS)
 
 
