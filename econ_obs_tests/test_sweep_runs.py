@@ -113,6 +113,18 @@ def test_another_config_is_refused_in_one_line_naming_what_differs(runs, small_c
         assert recorded_sweep(connection, "test_run", "test_strategy")["config"] == before["config"]
 
 
+def test_a_config_that_wrote_no_row_does_not_block_its_fix(runs, small_config):
+    """A sweep that failed before writing anything (bad data, bad folds) owns no key."""
+    _begin(runs, replace(small_config, costs_bps=(10, 30, 999)))
+
+    fixed = _begin(runs, small_config)
+
+    assert fixed.config_changed
+    with runs.connect() as connection:
+        recorded = recorded_sweep(connection, "test_run", "test_strategy")
+    assert recorded["config"]["costs_bps"] == [10, 30]
+
+
 def test_replace_deletes_the_keys_outside_the_new_config_in_every_table(runs, small_config):
     _begin(runs, small_config)
     _write_key(runs, "BTCUSDT", 0, 10, 1.0)
@@ -160,7 +172,8 @@ def test_econ_obs_sweep_refuses_a_changed_config_with_exit_2(make_database, tmp_
     engine = make_engine(app_url)
     try:
         migrate(engine)
-        _begin(engine, small_config)  # the run_id was swept with costs [10, 30]
+        _begin(engine, small_config)  # the run_id was swept with costs [10, 30] ...
+        _write_key(engine, "BTCUSDT", 0, 30, 1.0)  # ... and owns a key
     finally:
         engine.dispose()
     setup = SweepSetup(app_url, make_database("econ_obs_sweep_runs_dagster"), tmp_path)

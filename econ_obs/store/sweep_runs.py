@@ -64,6 +64,10 @@ _COUNT_OUTSIDE = {
     table: sa.text(f"WITH {EXPECTED_CTE} SELECT count(*) " + _OUTSIDE.format(verb="", table=table))
     for table in _KEYED_TABLES
 }
+_COUNT_ALL = {
+    table: sa.text(f"SELECT count(*) FROM {table} WHERE run_id = :run_id AND strategy = :strategy")
+    for table in _KEYED_TABLES
+}
 _DELETE_OUTSIDE = {
     table: sa.text(f"WITH {EXPECTED_CTE} " + _OUTSIDE.format(verb="DELETE", table=table))
     for table in _KEYED_TABLES
@@ -189,7 +193,12 @@ def _begin_sweep(
         for table in _KEYED_TABLES
     }
     who = f"run_id {run_id!r} strategy {strategy!r}"
-    if not replace and changed:
+    # A config that owns no stored row (its sweep failed before writing any) protects nothing:
+    # the new config takes the run_id over, so a failed config never blocks its own fix.
+    owns_rows = any(
+        connection.execute(_COUNT_ALL[table], key).scalar_one() for table in _KEYED_TABLES
+    )
+    if not replace and changed and owns_rows:
         differences = "; ".join(config_differences(recorded.config, canonical))
         raise SweepConfigConflictError(
             f"{who} was swept with another config ({differences}); "
