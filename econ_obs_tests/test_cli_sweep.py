@@ -32,7 +32,9 @@ SUMMARY_COLUMNS = (
     "share_significant verdict"
 ).split()
 VERDICTS = {"edge", "no_edge", "loses_to_costs", "no_trades"}
-CHECKS_PASSED = "checks passed: baselines_complete, unique_per_partition, same_basis"
+CHECKS_PASSED = (
+    "checks passed: baselines_complete, no_unexpected_keys, unique_per_partition, same_basis"
+)
 COUNT_ROWS = (
     "SELECT (SELECT count(*) FROM finetune_results WHERE run_id = 'test_run'), "
     "(SELECT count(*) FROM finetune_baselines WHERE run_id = 'test_run')"

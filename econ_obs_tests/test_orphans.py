@@ -129,7 +129,7 @@ def _not_utf8(frame):
     ],
     ids=["high below low", "not UTF-8"],
 )
-def test_a_bad_file_inside_a_dagster_run_is_one_line_exit_2_and_nothing_written(
+def test_a_bad_file_is_one_line_exit_2_before_any_run_or_row(
     setup, tmp_path: Path, breaks, expected
 ):
     frame = good_frame(N_BARS)
@@ -155,9 +155,65 @@ def test_a_bad_file_inside_a_dagster_run_is_one_line_exit_2_and_nothing_written(
     (line,) = result.stderr.splitlines()
     assert line.startswith("econ-obs: error: ") and str(target) in line
     assert expected in line
-    assert "[1/3] market_bars" in result.stdout and "checks passed" not in result.stdout
+    # The preflight loads every file before anything is written: no Dagster run, no record.
+    assert "[1/3] market_bars" not in result.stdout and "checks passed" not in result.stdout
+    assert setup.app_sql(
+        "SELECT count(*) FROM sweep_runs WHERE run_id = :run_id", run_id=run_id
+    ) == [(0,)]
     assert setup.app_sql(
         "SELECT (SELECT count(*) FROM finetune_results WHERE run_id = :run_id) + "
         "(SELECT count(*) FROM finetune_baselines WHERE run_id = :run_id)",
         run_id=run_id,
     ) == [(0,)]
+
+
+def test_folds_longer_than_the_data_are_refused_before_anything_is_written(setup, tmp_path):
+    for crypto in ("BTCUSDT", "ETHUSDT"):
+        (tmp_path / f"{crypto}_1h.csv").write_text(csv_text(good_frame(N_BARS)))
+    config = tmp_path / "too_long.yaml"
+    config.write_text(
+        SMALL_SWEEP_YAML.replace("run_id: test_run", "run_id: too_long")
+        .replace(
+            "data: {format: sample, timeframe: 1h}",
+            f"data: {{format: ohlcv_csv, path: {tmp_path}, timeframe: 1h}}",
+        )
+        .replace("train_bars: 600", "train_bars: 5000")
+    )
+
+    result = setup.run("sweep", config=config)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "BTCUSDT" in line and "5000" in line and f"{N_BARS} available" in line
+    assert setup.app_sql("SELECT count(*) FROM sweep_runs WHERE run_id = 'too_long'") == [(0,)]
+
+
+def test_a_file_that_breaks_inside_a_dagster_run_is_raised_again_as_one_line(
+    tmp_path: Path, sweep_resources, instance
+):
+    """A run launched without the CLI's preflight (the schedule, the UI, data changed since):
+    the step's MarketDataError is kept in the stage outcome and raised again as one line."""
+    from econ_obs.config import load_sweep_config
+    from econ_obs.core.market_data import MarketDataError
+    from econ_obs.defs.sweep import raise_input_error
+    from econ_obs_tests.conftest import run_small_sweep
+
+    frame = good_frame(N_BARS)
+    (tmp_path / "BTCUSDT_1h.csv").write_text(csv_text(frame))
+    target = tmp_path / "ETHUSDT_1h.csv"
+    target.write_text(csv_text(_bad_row(frame)))
+    config_path = tmp_path / "in_run.yaml"
+    config_path.write_text(
+        SMALL_SWEEP_YAML.replace(
+            "data: {format: sample, timeframe: 1h}",
+            f"data: {{format: ohlcv_csv, path: {tmp_path}, timeframe: 1h}}",
+        )
+    )
+
+    outcomes = run_small_sweep(load_sweep_config(config_path), sweep_resources, instance)
+
+    assert not outcomes[0].success
+    with pytest.raises(MarketDataError) as raised:
+        raise_input_error(outcomes)
+    message = str(raised.value)
+    assert "\n" not in message and str(target) in message and "row 1500 " in message
