@@ -132,7 +132,14 @@ def test_each_partition_materialisation_carries_its_comparison(
     assert one["cost_bps"].value == 30 and one["fold_id"].value == 1
     assert one["slippage_bps"].value == 1.0
     assert one["n_rows"].value == len(small_config.variants)
-    assert "baseline `buy_and_hold`" in one["comparison"].value
+    comparison = {
+        (r.data["row_type"], r.data["name"]): r.data for r in one["comparison"].value.records
+    }
+    assert set(comparison) == {("variant", v.name) for v in small_config.variants} | {
+        ("baseline", kind) for kind in ("buy_and_hold", "random", "naive")
+    }
+    assert comparison[("baseline", "naive")]["net_return"] == 0.0
+    assert comparison[("baseline", "buy_and_hold")]["excess_over_buy_and_hold"] == 0.0
     assert "best_variant" not in one  # every variant, no pick after the fact
     table = one["significance"].value
     assert sorted(r.data["variant"] for r in table.records) == sorted(

@@ -26,10 +26,14 @@ from econ_obs.core.backtest import (
 from econ_obs.core.market_data import MarketBars, load_market_bars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.metadata import (
+    SWEEP_RUN_ID_METADATA,
+    SWEEP_STRATEGY_METADATA,
     assessment_table,
     basis_metadata,
     comparison_metadata,
     slice_metadata,
+    table_definition_metadata,
+    table_materialisation_metadata,
 )
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
@@ -58,6 +62,10 @@ from econ_obs.store.significance import (
 from econ_obs.store.sweep_runs import record_data_fingerprints
 
 GROUP = "econ_obs"
+# Who answers for the assets in the UI's owner column and filters: the research team owns
+# what a sweep computes and claims, not one person; change it here for every asset.
+OWNERS = ["team:quant-research"]
+LAYER_TAG = "layer"
 SLICE_IO_MANAGER = "slice_io_manager"
 # Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
 DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
@@ -134,6 +142,24 @@ def _equity(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dic
     return equity_json(feature_slice.close.index[feature_slice.test_slice], bars, equity)
 
 
+def describe(
+    config: SweepConfig, layer: str, kinds: set[str], metadata: dict | None = None
+) -> dict:
+    """Return what every asset says about itself: kinds, owners, layer tag, and the sweep
+    (run_id, strategy) it belongs to in its definition metadata."""
+    return {
+        "group_name": GROUP,
+        "kinds": kinds,
+        "owners": OWNERS,
+        "tags": {LAYER_TAG: layer},
+        "metadata": {
+            SWEEP_RUN_ID_METADATA: config.run_id,
+            SWEEP_STRATEGY_METADATA: config.strategy,
+            **(metadata or {}),
+        },
+    }
+
+
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
     """Return the sweep's assets, partitioned as `parts` describes."""
 
@@ -141,7 +167,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         partitions_def=parts.market,
         backfill_policy=SINGLE_RUN,
         io_manager_key=SLICE_IO_MANAGER,
-        group_name=GROUP,
+        **describe(config, "ingest", {"pandas"}),
         description="Validated OHLCV bars of one crypto and their fingerprint.",
     )
     def market_bars(
@@ -191,7 +217,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         partitions_def=parts.slices,
         backfill_policy=SINGLE_RUN,
         io_manager_key=SLICE_IO_MANAGER,
-        group_name=GROUP,
+        **describe(config, "features", {"pandas"}),
         ins={"market_bars": dg.AssetIn(partition_mapping=market_mapping)},
         description="One fold's window, features and close prices: the single upstream of "
         "model results and baselines.",
@@ -226,12 +252,12 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         "partitions_def": parts.results,
         "backfill_policy": SINGLE_RUN,
         "retry_policy": DATABASE_RETRY,
-        "group_name": GROUP,
         "ins": {"feature_slice": dg.AssetIn(partition_mapping=parts.slice_to_result)},
     }
 
     @dg.asset(
         **result_asset,
+        **describe(config, "results", {"postgres"}, table_definition_metadata(BASELINES_TABLE)),
         description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps, "
         "slippage_bps), on the slice's test window at the partition's cost basis; written to "
         "finetune_baselines.",
@@ -264,6 +290,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
+                        **table_materialisation_metadata(BASELINES_TABLE, len(rows)),
                         **basis_metadata(part.basis),
                         **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
                     },
@@ -272,6 +299,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
 
     @dg.asset(
         **result_asset,
+        **describe(config, "results", {"postgres"}, table_definition_metadata(RESULTS_TABLE)),
         deps=[baseline_rows],
         description="One row per model variant per (crypto, fold, cost_bps, slippage_bps); "
         "written to finetune_results. Runs after baseline_rows so its metadata compares the two.",
@@ -334,6 +362,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 context.add_asset_metadata(
                     {
                         "n_rows": len(rows),
+                        **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
                         **basis_metadata(part.basis),
                         **comparison_metadata(variant_net, baseline_net),
                         "significance": assessment_table(assessed),

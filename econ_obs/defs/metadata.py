@@ -5,7 +5,121 @@ from __future__ import annotations
 import dagster as dg
 
 from econ_obs.core.backtest import FeatureSlice
-from econ_obs.store.results import PartitionBasis
+from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, PartitionBasis
+
+BASELINE_TYPES = ("buy_and_hold", "random", "naive")
+# Each asset declares the sweep it belongs to, so a failed run launched from the UI (no
+# econ_obs/run_id tag) still names its sweep in the alert.
+SWEEP_RUN_ID_METADATA = "econ_obs/run_id"
+SWEEP_STRATEGY_METADATA = "econ_obs/strategy"
+ROW_COUNT = "dagster/row_count"
+PARTITION_ROW_COUNT = "dagster/partition_row_count"
+TABLE_NAME = "dagster/table_name"
+COLUMN_SCHEMA = "dagster/column_schema"
+
+
+def _columns(text: str) -> list[dg.TableColumn]:
+    """Columns from `name type [null]` lines, `null` marking a nullable column."""
+    columns = []
+    for line in filter(str.strip, text.splitlines()):
+        name, column_type, *nullable = line.split()
+        constraints = dg.TableColumnConstraints(nullable=bool(nullable))
+        columns.append(dg.TableColumn(name, column_type, constraints=constraints))
+    return columns
+
+
+# The columns of both result tables as the migrations leave them (001, 002, 004, 005), in the
+# catalog's order; test_asset_descriptions holds them equal to information_schema.
+_BASIS = """
+id bigint
+run_id text
+strategy text
+{member} text
+crypto text
+fold_id integer
+cost_bps integer
+slippage_bps float8
+train_start timestamptz
+train_end timestamptz
+test_start timestamptz
+test_end timestamptz
+n_test_bars integer
+"""
+_METRICS = """
+net_return float8
+gross_return float8
+n_trades {n_trades}
+sharpe float8
+max_drawdown float8
+exposure float8
+hit_rate float8
+"""
+_GAPS = """
+train_missing_bars integer null
+test_missing_bars integer null
+test_largest_gap_bars integer null
+test_span_hours float8 null
+"""
+RESULTS_COLUMN_SCHEMA = dg.TableSchema(
+    columns=_columns(
+        _BASIS.format(member="variant")
+        + "model_hyperparams jsonb\nfeature_hash text\n"
+        + _METRICS.format(n_trades="integer")
+        + """
+dagster_run_id text null
+created_at timestamptz
+matched_n_perms integer null
+matched_null_seed bigint null
+matched_null_net_returns float8[] null
+matched_null_mean float8 null
+matched_null_p05 float8 null
+matched_null_p95 float8 null
+p_value_matched float8 null
+random_n_seeds integer null
+p_value_random float8 null
+breakeven_cost_bps float8 null
+gross_edge_bps_per_trade float8 null
+n_returns integer null
+sharpe_per_bar float8 null
+return_skew float8 null
+return_kurtosis float8 null
+dsr_n_trials integer null
+dsr_sharpe_variance float8 null
+dsr_expected_max_sharpe float8 null
+deflated_sharpe float8 null
+equity_curve jsonb null
+"""
+        + _GAPS
+    )
+)
+BASELINES_COLUMN_SCHEMA = dg.TableSchema(
+    columns=_columns(
+        _BASIS.format(member="baseline_type")
+        + _METRICS.format(n_trades="float8")
+        + """
+baseline_params jsonb
+dagster_run_id text null
+created_at timestamptz
+equity_curve jsonb null
+"""
+        + _GAPS
+    )
+)
+COLUMN_SCHEMAS = {RESULTS_TABLE: RESULTS_COLUMN_SCHEMA, BASELINES_TABLE: BASELINES_COLUMN_SCHEMA}
+
+
+def table_definition_metadata(table_name: str) -> dict:
+    """Return what a result asset's definition says about its table: name and columns."""
+    return {TABLE_NAME: table_name, COLUMN_SCHEMA: COLUMN_SCHEMAS[table_name]}
+
+
+def table_materialisation_metadata(table_name: str, n_rows: int) -> dict:
+    """Return the table and the rows one partition's materialisation wrote to it.
+
+    Both counts are this partition's rows: the table holds every partition's, and Dagster
+    reads dagster/row_count for its row-count column and plot.
+    """
+    return {ROW_COUNT: n_rows, PARTITION_ROW_COUNT: n_rows, TABLE_NAME: table_name}
 
 
 def basis_metadata(basis: PartitionBasis) -> dict:
@@ -48,25 +162,42 @@ def slice_metadata(feature_slice: FeatureSlice) -> dict:
     }
 
 
-def _percent(value: float | None) -> str:
-    return "missing" if value is None else f"{value:+.2%}"
+_COMPARISON_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("row_type", "string", description="variant | baseline"),
+        dg.TableColumn("name", "string"),
+        dg.TableColumn("net_return", "float", description="fraction, after costs"),
+        dg.TableColumn(
+            "excess_over_buy_and_hold", "float", description="net_return - buy_and_hold's"
+        ),
+    ]
+)
 
 
 def comparison_metadata(variant_net: dict[str, float], baseline_net: dict[str, float]) -> dict:
-    """Return the markdown table of every variant beside the baselines.
+    """Return every variant's net return beside the three baselines', as a Dagster table.
 
     No best variant is picked: a pick made after the fact on the test window is biased, and
-    the significance table beside it says which variants beat chance.
+    the significance table beside it says which variants beat chance. A baseline that is not
+    stored shows an empty net_return.
     """
-    lines = ["| row | net_return |", "|---|---|"]
-    lines += [
-        f"| variant `{name}` | {_percent(net)} |" for name, net in sorted(variant_net.items())
+    hold = baseline_net.get("buy_and_hold")
+    rows = [("variant", name, net) for name, net in sorted(variant_net.items())]
+    rows += [("baseline", kind, baseline_net.get(kind)) for kind in BASELINE_TYPES]
+    records = [
+        dg.TableRecord(
+            {
+                "row_type": row_type,
+                "name": name,
+                "net_return": _rounded(net),
+                "excess_over_buy_and_hold": None
+                if net is None or hold is None
+                else _rounded(net - hold),
+            }
+        )
+        for row_type, name, net in rows
     ]
-    lines += [
-        f"| baseline `{kind}` | {_percent(baseline_net.get(kind))} |"
-        for kind in ("buy_and_hold", "random", "naive")
-    ]
-    return {"comparison": dg.MetadataValue.md("\n".join(lines))}
+    return {"comparison": dg.MetadataValue.table(records=records, schema=_COMPARISON_SCHEMA)}
 
 
 _SIGNIFICANCE_SCHEMA = dg.TableSchema(

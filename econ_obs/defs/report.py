@@ -1,17 +1,25 @@
 """sweep_report: the roll-up of every variant across folds, with its figures, blocked by checks."""
 
 from collections import Counter
+from datetime import timedelta
 
 import dagster as dg
 
 from econ_obs.config import SweepConfig
 from econ_obs.core.rollup import VERDICTS, RollupRow, rollup
-from econ_obs.defs.assets import GROUP
+from econ_obs.defs.assets import describe
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.paths import state_dir
 from econ_obs.report.figures import report_figures
 from econ_obs.report.html import figures_markdown, render_html
 from econ_obs.store.report_data import load_report_data
+
+# The report is due after every scheduled sweep (nightly by default). Past a day and two hours
+# without a new one the UI shows it WARN (one night missed), past two days FAIL. The policy
+# only colours the asset; it never blocks a run, and the checks stay the gate on its content.
+REPORT_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=50), warn_window=timedelta(hours=26)
+)
 
 # The verdict comes early: the UI's table is narrow and a user reads it first.
 ROLLUP_SCHEMA = dg.TableSchema(
@@ -63,7 +71,8 @@ def build_report_asset(
 
     @dg.asset(
         deps=[model_results],
-        group_name=GROUP,
+        **describe(config, "report", {"html", "matplotlib"}),
+        freshness_policy=REPORT_FRESHNESS,
         description="Every variant's verdict across folds (edge, no_edge, loses_to_costs, "
         "no_trades) with its figures; the blocking checks on model_results keep it from "
         "materialising over incomplete or mismatched rows.",
