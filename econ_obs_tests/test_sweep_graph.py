@@ -263,7 +263,7 @@ def test_a_dropped_constraint_fails_unique_per_partition(
 
 
 def test_the_sensor_alerts_once_per_failed_key(
-    small_config, sweep_resources, instance, engine, caplog
+    small_config, sweep_resources, instance, engine, capfd, caplog
 ):
     run_small_sweep(small_config, sweep_resources, instance)
     with engine.begin() as connection:
@@ -275,40 +275,46 @@ def test_the_sensor_alerts_once_per_failed_key(
         )
     run, _ = run_results_stage(small_config, sweep_resources, instance)
 
-    with caplog.at_level(logging.ERROR, logger="econ_obs.alerts"):
-        context = dg.build_sensor_context(
-            instance=instance, resources={"postgres": sweep_resources["postgres"]}
-        )
-        sweep_alert_sensor(context)
-        again = dg.build_sensor_context(
-            instance=instance,
-            cursor=context.cursor,
-            resources={"postgres": sweep_resources["postgres"]},
-        )
-        sweep_alert_sensor(again)
+    capfd.readouterr()
+    caplog.set_level(logging.DEBUG)
+    context = dg.build_sensor_context(
+        instance=instance, resources={"postgres": sweep_resources["postgres"]}
+    )
+    sweep_alert_sensor(context)
+    again = dg.build_sensor_context(
+        instance=instance,
+        cursor=context.cursor,
+        resources={"postgres": sweep_resources["postgres"]},
+    )
+    sweep_alert_sensor(again)
+    printed = capfd.readouterr()
 
     with engine.connect() as connection:
         alerts = connection.execute(
             sa.text(
-                "SELECT event, run_id, crypto, fold_id, cost_bps, dagster_run_id, detail "
-                "FROM alerts ORDER BY event, cost_bps"
+                "SELECT event, run_id, crypto, fold_id, cost_bps, slippage_bps, dagster_run_id, "
+                "detail FROM alerts ORDER BY event, cost_bps"
             )
         ).all()
     incomplete = [a for a in alerts if a.event == "baselines_incomplete"]
-    assert [(a.crypto, a.fold_id, a.cost_bps) for a in incomplete] == [
-        ("BTCUSDT", 0, 10),
-        ("BTCUSDT", 0, 30),
+    assert [(a.crypto, a.fold_id, a.cost_bps, a.slippage_bps) for a in incomplete] == [
+        ("BTCUSDT", 0, 10, 1.0),
+        ("BTCUSDT", 0, 30, 1.0),
     ]
     assert all(a.run_id == "test_run" and a.dagster_run_id == run.run_id for a in incomplete)
-    detail = {"slippage_bps": 1.0, "missing": ["naive"]}
+    detail = {"missing": ["naive"]}
     assert incomplete[0].detail == detail or json.loads(incomplete[0].detail) == detail
-    assert [a.event for a in alerts].count("sweep_run_failed") == 1
-    lines = [r.getMessage() for r in caplog.records]
-    assert (
+    # The run failed because of the check: its keys are the alerts, the run adds none.
+    assert [a.event for a in alerts] == ["baselines_incomplete", "baselines_incomplete"]
+    # Everything that reached a console or a Python logger: the sensor's own log prints to
+    # the console; a module logger beside it used to print each line a second time.
+    output = printed.out + printed.err + "\n".join(r.getMessage() for r in caplog.records)
+    first = (
         "event=baselines_incomplete run_id=test_run strategy=test_strategy crypto=BTCUSDT "
-        "fold_id=0 cost_bps=10"
-    ) in lines[0]
-    assert len(lines) == len(alerts)  # the second evaluation raised nothing new
+        "fold_id=0 cost_bps=10 slippage_bps=1.0"
+    )
+    assert output.count(first) == 1  # logged once, and the second evaluation raised nothing new
+    assert output.count("event=") == len(alerts)
 
 
 @pytest.mark.parametrize("cost_bps", [None, -5])

@@ -34,6 +34,9 @@ CHECK_EVENTS = {
     SAME_BASIS: "basis_mismatch",
 }
 OFFENDING_KEYS = "offending_keys"
+OFFENDING_TABLE = "offending_table"
+# The UI and the event log store every key; past this many, n_offending still counts them.
+MAX_OFFENDING_SHOWN = 500
 
 
 def expected_keys(config: SweepConfig) -> list[ResultKey]:
@@ -95,18 +98,21 @@ def evaluate_check(
 def check_result(
     name: str, offending: list[dict], run_id: str, strategy: str
 ) -> dg.AssetCheckResult:
-    """Return the check's result; a failure carries the offending keys as metadata."""
+    """Return the check's result; a failure carries its event and the offending keys, as a
+    table for the UI and as JSON for the alert sensor. A pass carries no event name."""
+    metadata: dict = {"run_id": run_id, "strategy": strategy, "n_offending": len(offending)}
+    if offending:
+        shown = [_jsonable(row) for row in offending[:MAX_OFFENDING_SHOWN]]
+        metadata |= {
+            "event": CHECK_EVENTS[name],
+            OFFENDING_KEYS: dg.MetadataValue.json(shown),
+            OFFENDING_TABLE: offending_table(shown),
+        }
     return dg.AssetCheckResult(
         check_name=name,
         passed=not offending,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "run_id": run_id,
-            "strategy": strategy,
-            "event": CHECK_EVENTS[name],
-            "n_offending": len(offending),
-            OFFENDING_KEYS: dg.MetadataValue.json([_jsonable(row) for row in offending[:500]]),
-        },
+        metadata=metadata,
     )
 
 
@@ -115,6 +121,31 @@ def _jsonable(row: dict) -> dict:
         key: value if isinstance(value, int | float | str | list) or value is None else str(value)
         for key, value in row.items()
     }
+
+
+def _column_type(values: list) -> str:
+    present = [value for value in values if value is not None]
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "int"
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "float"
+    return "string"
+
+
+def offending_table(rows: list[dict]) -> dg.MetadataValue:
+    """Return the offending keys as a Dagster table; its columns are the keys' own fields
+    (crypto, fold_id, cost_bps, slippage_bps and what differs), in first-seen order."""
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    types = {column: _column_type([row.get(column) for row in rows]) for column in columns}
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, types[c]) for c in columns])
+
+    def cell(value, column: str):
+        if value is None or types[column] != "string":
+            return value
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    records = [dg.TableRecord({c: cell(row.get(c), c) for c in columns}) for row in rows]
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def _make_check(config: SweepConfig, model_results: dg.AssetsDefinition, name: str):

@@ -40,9 +40,20 @@ class PartitionedPickleIOManager(dg.ConfigurableIOManager):
         for key in context.asset_partition_keys:
             path = self._path(context.asset_key, key)
             if not path.exists():
-                raise FileNotFoundError(
-                    f"{context.asset_key.to_user_string()} partition {key!r} has not been "
-                    f"materialised (no {path}); materialise it first"
+                # A missing upstream is not transient: fail the step at once with this line as
+                # its message, rather than let the asset's retry policy hide it for ~20 s.
+                raise dg.Failure(
+                    description=f"{context.asset_key.to_user_string()} partition {key!r} has "
+                    f"not been materialised (no {path}); materialise it first",
+                    allow_retries=False,
                 )
-            loaded[key] = pickle.loads(path.read_bytes())
+            try:
+                loaded[key] = pickle.loads(path.read_bytes())
+            except Exception as error:  # a truncated or foreign file will not heal on retry
+                raise dg.Failure(
+                    description=f"{context.asset_key.to_user_string()} partition {key!r} could "
+                    f"not be read from {path} ({type(error).__name__}: {error}); "
+                    "materialise it again",
+                    allow_retries=False,
+                ) from error
         return loaded

@@ -1,46 +1,62 @@
-"""sweep_alert_sensor: turns failed checks and failed runs into alerts, once each.
+"""sweep_alert_sensor: turns failed runs into alerts, one per affected key, once each.
 
-For every failed evaluation of one of our checks it writes one alerts row per offending key
-and logs one structured line (`event=baselines_incomplete run_id=… crypto=… fold_id=…
-cost_bps=…`); for every failed run it writes one `sweep_run_failed` row. Slack gets a
-summary when ECON_OBS_SLACK_TOKEN and ECON_OBS_SLACK_CHANNEL are set (needs dagster-slack;
-off by default). The cursor is the last event-log storage id seen, so a failure alerts once.
+It reads run failures (`instance.fetch_run_status_changes`) after its cursor, the event-log
+storage id of the last one seen, so a failure alerts once. Every check is blocking, so a
+failed check fails its run; for each failed run:
+
+- a failed check writes one alerts row per offending key (`baselines_incomplete`, ...) and
+  nothing for the run: the run failed *because* of those keys;
+- a `sweep_job` run that failed because one of its stage runs failed writes nothing: that
+  stage run has its own alerts;
+- any other failure writes one `sweep_run_failed` row, with the sweep's run_id (the run's
+  tag, the sweep_job's run config, or the asset definitions it materialised), the key when
+  the run had a single result partition, and the failure's cause (the first line of the step
+  failure) in its detail.
+
+Each alert is logged once, as one structured line on the sensor's own log (`event=... run_id=...
+crypto=... fold_id=... cost_bps=...`). Slack gets a summary when ECON_OBS_SLACK_TOKEN and
+ECON_OBS_SLACK_CHANNEL are set (needs dagster-slack; off by default).
 """
 
-import logging
 import os
-import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from econ_obs.defs.checks import CHECK_EVENTS, OFFENDING_KEYS
+from econ_obs.defs.metadata import SWEEP_RUN_ID_METADATA, SWEEP_STRATEGY_METADATA
+from econ_obs.defs.partitions import PartitionKeyError, decode_result_key
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.defs.schedules import JOB_NAME, OP_NAME
+from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SWEEP_STAGE_TAG
 from econ_obs.store.alerts import alert_line, insert_alerts
 
 SENSOR_NAME = "sweep_alert_sensor"
 RUN_FAILED_EVENT = "sweep_run_failed"
 SLACK_TOKEN_ENV_VAR = "ECON_OBS_SLACK_TOKEN"
 SLACK_CHANNEL_ENV_VAR = "ECON_OBS_SLACK_CHANNEL"
+PARTITION_TAG = "dagster/partition"
 _BATCH = 1000
-logger = logging.getLogger("econ_obs.alerts")
+_KEY_FIELDS = ("crypto", "fold_id", "cost_bps", "slippage_bps")
 
 
-def _records(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after: int) -> list:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # get_event_records is deprecated but still the only
-        # API that reads check evaluations and run failures by storage id
-        return list(
-            instance.get_event_records(
-                dg.EventRecordsFilter(event_type=event_type, after_cursor=after),
-                limit=_BATCH,
-                ascending=True,
-            )
-        )
+def _failed_runs(instance: dg.DagsterInstance, after: int) -> list[dg.EventLogRecord]:
+    records_filter = dg.RunStatusChangeRecordsFilter(
+        event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=after
+    )
+    return list(
+        instance.fetch_run_status_changes(records_filter, limit=_BATCH, ascending=True).records
+    )
 
 
-def check_alerts(record) -> list[dict]:
+def _run_events(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType) -> list:
+    records = instance.get_records_for_run(run_id, of_type=event_type).records
+    return [record.event_log_entry.dagster_event.event_specific_data for record in records]
+
+
+def check_alerts(evaluation: dg.AssetCheckEvaluation, dagster_run_id: str) -> list[dict]:
     """Return one alert per offending key of a failed check evaluation (none if it passed)."""
-    evaluation = record.event_log_entry.dagster_event.event_specific_data
     if evaluation.passed or evaluation.check_name not in CHECK_EVENTS:
         return []
     metadata = {name: value.value for name, value in evaluation.metadata.items()}
@@ -49,40 +65,137 @@ def check_alerts(record) -> list[dict]:
         "check_name": evaluation.check_name,
         "run_id": metadata.get("run_id"),
         "strategy": metadata.get("strategy"),
-        "dagster_run_id": record.run_id,
+        "dagster_run_id": dagster_run_id,
     }
     keys = metadata.get(OFFENDING_KEYS) or [{}]
     return [
         {
             **base,
-            "crypto": key.get("crypto"),
-            "fold_id": key.get("fold_id"),
-            "cost_bps": key.get("cost_bps"),
-            "detail": {k: v for k, v in key.items() if k not in ("crypto", "fold_id", "cost_bps")},
+            **{field: key.get(field) for field in _KEY_FIELDS},
+            "detail": {k: v for k, v in key.items() if k not in _KEY_FIELDS},
         }
         for key in keys
     ]
 
 
-def run_failure_alert(instance: dg.DagsterInstance, record) -> dict:
-    """Return the alert of a failed run, with the sweep's run_id when the run carries it."""
-    run = instance.get_run_by_id(record.run_id)
-    tags = run.tags if run else {}
+def _error_line(error) -> str:
+    # Dagster wraps a user's exception in its own errors; the user's is the cause worth reading.
+    while (error.cls_name or "").startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    lines = (error.message or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    head, separator, rest = line.partition(": ")
+    if separator and error.cls_name and head.split(".")[-1] == error.cls_name:
+        line = f"{error.cls_name}: {rest}"
+    return line
+
+
+def failure_cause(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> str:
+    """Return the first line of the run's first step failure (a dg.Failure's description, or
+    the user's exception), else the run failure's own message."""
+    for failure in _run_events(instance, record.run_id, dg.DagsterEventType.STEP_FAILURE):
+        user = failure.user_failure_data
+        if user is not None and user.description:
+            return user.description.strip().splitlines()[0][:300]
+        if failure.error is not None:
+            return _error_line(failure.error)[:300]
+    message = record.event_log_entry.user_message or ""
+    return message.strip().splitlines()[0][:300] if message.strip() else ""
+
+
+def _asset_metadata(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> dict:
+    """Return the sweep identity the run's assets declare (their definition metadata)."""
+    repository = context.repository_def
+    if repository is None:
+        return {}
+    definitions = repository.assets_defs_by_key
+    keys = list(run.asset_selection or ()) or list(definitions)  # an op job: the location's
+    for key in keys:
+        assets_def = definitions.get(key)
+        metadata = assets_def.specs_by_key[key].metadata if assets_def else {}
+        if SWEEP_RUN_ID_METADATA in metadata:
+            return {
+                "run_id": metadata[SWEEP_RUN_ID_METADATA],
+                "strategy": metadata.get(SWEEP_STRATEGY_METADATA),
+            }
+    return {}
+
+
+def sweep_identity(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> dict:
+    """Return the sweep's run_id (and strategy when known): the run's tag, else the
+    sweep_job's run config, else the metadata of the assets it materialised."""
+    declared = _asset_metadata(context, run)
+    op_config = (run.run_config or {}).get("ops", {}).get(OP_NAME, {}).get("config", {})
+    run_id = run.tags.get(SWEEP_RUN_ID_TAG) or op_config.get("sweep_run_id")
     return {
-        "event": RUN_FAILED_EVENT,
-        "run_id": tags.get("econ_obs/run_id"),
-        "dagster_run_id": record.run_id,
-        "detail": {
-            "job_name": run.job_name if run else None,
-            "stage": tags.get("econ_obs/stage"),
-            "message": record.event_log_entry.user_message.splitlines()[0][:300]
-            if record.event_log_entry.user_message
-            else "",
-        },
+        "run_id": run_id or declared.get("run_id"),
+        "strategy": declared.get("strategy"),
     }
 
 
-def _post_to_slack(alerts: list[dict]) -> None:
+def _partition_key_fields(run: dg.DagsterRun) -> dict:
+    partition = run.tags.get(PARTITION_TAG)
+    if not partition:
+        return {}
+    try:
+        key = decode_result_key(partition)
+    except PartitionKeyError:
+        return {}  # a market or slice partition: not a result key
+    return {field: getattr(key, field) for field in _KEY_FIELDS}
+
+
+def _failed_stage_run(instance: dg.DagsterInstance, run: dg.DagsterRun, sweep_run_id) -> bool:
+    """True when a stage run of this sweep_job run failed while it ran (it has its alerts)."""
+    if run.job_name != JOB_NAME or not sweep_run_id:
+        return False
+    outer = instance.get_run_record_by_id(run.run_id)
+    if outer is None:
+        return False
+    ended = datetime.fromtimestamp(outer.end_time, UTC) if outer.end_time else None
+    stages = instance.get_run_records(
+        dg.RunsFilter(
+            tags={SWEEP_RUN_ID_TAG: sweep_run_id},
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            created_after=outer.create_timestamp,
+            created_before=ended,
+        )
+    )
+    # A scheduled sweep_job run carries the same tag; only its stage runs count.
+    return any(stage.dagster_run.job_name != JOB_NAME for stage in stages)
+
+
+def run_alerts(context: dg.SensorEvaluationContext, record: dg.EventLogRecord) -> list[dict]:
+    """Return the alerts of one failed run: one per offending key of its failed checks, or one
+    for the run with its cause, or none when a stage run of the same sweep already says it."""
+    instance = context.instance
+    evaluations = _run_events(instance, record.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    from_checks = [
+        alert for evaluation in evaluations for alert in check_alerts(evaluation, record.run_id)
+    ]
+    if from_checks:
+        return from_checks
+    run = instance.get_run_by_id(record.run_id)
+    if run is None:
+        return []
+    identity = sweep_identity(context, run)
+    if _failed_stage_run(instance, run, identity["run_id"]):
+        return []
+    return [
+        {
+            "event": RUN_FAILED_EVENT,
+            **identity,
+            **_partition_key_fields(run),
+            "dagster_run_id": record.run_id,
+            "detail": {
+                "job_name": run.job_name,
+                "stage": run.tags.get(SWEEP_STAGE_TAG),
+                "cause": failure_cause(instance, record),
+            },
+        }
+    ]
+
+
+def _post_to_slack(alerts: Sequence[dict]) -> None:
     token, channel = os.environ.get(SLACK_TOKEN_ENV_VAR), os.environ.get(SLACK_CHANNEL_ENV_VAR)
     if not (token and channel):
         return
@@ -104,34 +217,17 @@ def _post_to_slack(alerts: list[dict]) -> None:
 def sweep_alert_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource
 ) -> dg.SkipReason:
-    after = int(context.cursor or 0)
-    batches = [
-        _records(context.instance, event_type, after)
-        for event_type in (
-            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-            dg.DagsterEventType.RUN_FAILURE,
-        )
-    ]
-    if not any(batches):
+    records = _failed_runs(context.instance, int(context.cursor or 0))
+    if not records:
         return dg.SkipReason("no new failures")
-    # The cursor is one storage id for both kinds: stop at the end of any batch that was cut
-    # at the limit, so that nothing after the cursor is skipped.
-    cutoff = min(
-        (batch[-1].storage_id for batch in batches if len(batch) == _BATCH),
-        default=max(batch[-1].storage_id for batch in batches if batch),
-    )
-    check_records, failure_records = (
-        [record for record in batch if record.storage_id <= cutoff] for batch in batches
-    )
-    alerts = [alert for record in check_records for alert in check_alerts(record)]
-    alerts += [run_failure_alert(context.instance, record) for record in failure_records]
+    alerts = [alert for record in records for alert in run_alerts(context, record)]
     if alerts:
         with postgres.get_connection() as connection, connection.begin():
             insert_alerts(connection, alerts)
+        # Once, on the sensor's log: it reaches the console and the tick's log in the UI. A
+        # module logger beside it printed every line a second time.
         for alert in alerts:
-            line = alert_line(alert)
-            logger.error(line)
-            context.log.error(line)
+            context.log.error(alert_line(alert))
         _post_to_slack(alerts)
-    context.update_cursor(str(cutoff))
-    return dg.SkipReason(f"{len(alerts)} alert(s) written" if alerts else "no new failures")
+    context.update_cursor(str(records[-1].storage_id))
+    return dg.SkipReason(f"{len(alerts)} alert(s) written" if alerts else "no new alerts")

@@ -17,6 +17,7 @@ ALERT_COLUMNS = (
     "crypto",
     "fold_id",
     "cost_bps",
+    "slippage_bps",
     "dagster_run_id",
     "detail",
 )
@@ -46,13 +47,20 @@ def alert_line(alert: dict) -> str:
         "crypto",
         "fold_id",
         "cost_bps",
+        "slippage_bps",
         "check_name",
         "dagster_run_id",
     ]
-    parts = [f"{name}={alert[name]}" for name in fields if alert.get(name) is not None]
+    parts = [f"{name}={_value(alert[name])}" for name in fields if alert.get(name) is not None]
     parts += [
-        f"{name}={value}"
+        f"{name}={_value(value)}"
         for name, value in sorted((alert.get("detail") or {}).items())
         if isinstance(value, str | int | float)
     ]
     return " ".join(parts)
+
+
+def _value(value: object) -> str:
+    # A value with a space (a failure's cause) is quoted, so the line still splits on spaces.
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c in '="' for c in text) else text
