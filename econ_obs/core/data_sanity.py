@@ -61,8 +61,13 @@ def _fail(source: str, times: pd.Index, position: int, problem: str, fix: str) -
 
 def epoch_unit(numbers: np.ndarray, source: str) -> str:
     """Return the one epoch unit (s, ms, us or ns) of a timestamp column, else refuse."""
-    magnitude = np.abs(np.asarray(numbers, dtype=np.float64))
+    values = np.asarray(numbers, dtype=np.float64)
     limits = np.array([limit for limit, _ in _EPOCH_UNITS])
+    if len(values) and values.min() >= 0:  # the usual column: its extremes share one unit
+        lowest, highest = np.searchsorted(limits, [values.min(), values.max()], side="right")
+        if lowest == highest:
+            return _EPOCH_UNITS[lowest][1]
+    magnitude = np.abs(values)
     unit_codes = np.searchsorted(limits, magnitude, side="right")
     differs = unit_codes != unit_codes[0]
     if differs.any():
@@ -135,8 +140,10 @@ def check_interval(index: pd.DatetimeIndex, timeframe: str, source: str) -> pd.T
         raise MarketDataError(f"{source}: {error}") from error
     if len(index) < 2:
         return declared
-    modal = modal_interval(index)
     steps = np.diff(pd.DatetimeIndex(index).as_unit("ns").asi8)
+    on_step = steps == declared.value
+    # A step that more than half the steps take is the mode; only other files need counting.
+    modal = declared if 2 * int(on_step.sum()) > len(steps) else modal_interval(index)
     if modal != declared:
         row = int(np.argmax(steps == modal.value)) + 1
         _fail(
@@ -147,9 +154,10 @@ def check_interval(index: pd.DatetimeIndex, timeframe: str, source: str) -> pd.T
             f"but the timeframe is {timeframe} ({declared})",
             f"use a file of {timeframe} bars or set data.timeframe to match the file",
         )
-    off_grid = steps % declared.value != 0
-    if off_grid.any():
-        row = int(np.argmax(off_grid)) + 1
+    other_steps = np.flatnonzero(~on_step)
+    off_grid = other_steps[steps[other_steps] % declared.value != 0]
+    if len(off_grid):
+        row = int(off_grid[0]) + 1
         _fail(
             source,
             index,
