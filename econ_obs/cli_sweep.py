@@ -15,42 +15,20 @@ from typing import TypeVar
 from sqlalchemy.engine import URL, Connection
 
 from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
-from econ_obs.core.rollup import rollup
+from econ_obs.core.rollup import ROLLUP_FIELDS, rollup
 from econ_obs.paths import project_home
 from econ_obs.runtime import prepare_runtime
 from econ_obs.store.database import connect, make_engine
 from econ_obs.store.report import REPORT_COLUMNS, report_rows
 
-# The per-row columns printed as a table (csv and json carry every REPORT_COLUMNS field).
-TABLE_COLUMNS = (
-    "crypto",
-    "fold_id",
-    "cost_bps",
-    "variant",
-    "net_return",
-    "n_trades",
-    "exposure",
-    "sharpe",
-    "buy_and_hold",
-    "random_mean",
-    "matched_null_mean",
-    "p_value_matched",
-    "p_value_random",
-    "deflated_sharpe",
-    "breakeven_cost_bps",
+# The table leaves out what only csv and json need; the roll-up prints every field.
+TABLE_COLUMNS = tuple(
+    c
+    for c in REPORT_COLUMNS
+    if c not in ("slippage_bps", "naive", "matched_null_p05", "matched_null_p95")
+    and c not in ("gross_edge_bps_per_trade", "gross_return", "test_start", "test_end")
 )
-ROLLUP_COLUMNS = (
-    "crypto",
-    "variant",
-    "cost_bps",
-    "slippage_bps",
-    "n_folds",
-    "mean_net_return",
-    "t_stat",
-    "share_positive",
-    "share_significant",
-    "verdict",
-)
+ROLLUP_COLUMNS = ROLLUP_FIELDS
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
 UI_SHUTDOWN_SECONDS = 30
 T = TypeVar("T")
@@ -279,9 +257,20 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from econ_obs.paths import workspace_file
+    from econ_obs.runtime import require_free_port, write_dotenv
+    from econ_obs.store.orphans import mark_orphaned_runs, open_instance
+
     config = _config(args)  # validate before starting anything
-    prepare_runtime()
+    require_free_port(UI_HOST, args.port)  # else the webserver dies and a stranger's UI answers
+    runtime = prepare_runtime()
     os.environ[SWEEP_ENV_VAR] = str(config.source_path)
+    # Before the UI shows them: runs left STARTED by a killed econ-obs process are FAILED.
+    with open_instance(runtime.dagster_url) as instance:
+        for orphan in mark_orphaned_runs(instance):
+            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
+    # dagster dev loads the .env of its folder over our environment: make it say the same.
+    write_dotenv()
     command = [
         sys.executable,
         "-m",
@@ -290,9 +279,9 @@ def _ui(args: argparse.Namespace) -> int:
         "-h",
         UI_HOST,
         "-p",
-        args.port,
+        str(args.port),
         "-w",
-        str(project_home() / "workspace.yaml"),
+        str(workspace_file()),
     ]
     print(f"Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it and the embedded server)")
     # Its own process group, with SIGINT restored (a background shell ignores it), so that we
@@ -354,7 +343,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
                 "--html", metavar="PATH", help="also write a self-contained HTML report there"
             )
         if name == "ui":
-            parser.add_argument("--port", default=UI_PORT)
+            parser.add_argument("--port", type=int, default=int(UI_PORT))
         if name == "sweep":
             parser.add_argument(
                 "--replace",

@@ -29,7 +29,7 @@ N_BASELINE_ROWS = N_KEYS * 3
 N_ROLLUP = 2 * 2 * 2  # 2 cryptos x 2 variants x 2 costs, across the 2 folds
 SUMMARY_COLUMNS = (
     "crypto variant cost_bps slippage_bps n_folds mean_net_return t_stat share_positive "
-    "share_significant verdict"
+    "share_significant mean_gross_return verdict"
 ).split()
 VERDICTS = {"edge", "no_edge", "loses_to_costs", "no_trades"}
 CHECKS_PASSED = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class RollupRow:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+ROLLUP_FIELDS = tuple(field.name for field in fields(RollupRow))
 
 
 def t_statistic(values: np.ndarray) -> float | None:

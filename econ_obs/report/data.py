@@ -13,6 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from econ_obs.core.rollup import ROLLUP_FIELDS
+
+# One model row of the report, in display order: `econ-obs report` prints and exports these,
+# and store.report reads them; the figures need a subset.
 ROW_COLUMNS = (
     "crypto",
     "fold_id",
@@ -25,6 +29,7 @@ ROW_COLUMNS = (
     "sharpe",
     "buy_and_hold",
     "random_mean",
+    "naive",
     "matched_null_mean",
     "matched_null_p05",
     "matched_null_p95",
@@ -32,51 +37,23 @@ ROW_COLUMNS = (
     "p_value_random",
     "deflated_sharpe",
     "breakeven_cost_bps",
+    "gross_edge_bps_per_trade",
+    "gross_return",
     "test_start",
     "test_end",
 )
-ROLLUP_COLUMNS = (
-    "crypto",
-    "variant",
-    "cost_bps",
-    "n_folds",
-    "mean_net_return",
-    "t_stat",
-    "share_positive",
-    "share_significant",
-    "verdict",
-)
+ROLLUP_COLUMNS = ROLLUP_FIELDS
+_TEXT_COLUMNS = ("crypto", "fold_id", "variant", "test_start", "test_end", "verdict")
 MATCHED_NULL_COLUMNS = ("crypto", "fold_id", "cost_bps", "variant", "net_returns")
 RANDOM_SEED_COLUMNS = ("crypto", "fold_id", "cost_bps", "seed", "net_return")
 EQUITY_COLUMNS = ("crypto", "cost_bps", "series", "fold_id", "times", "equity")
 BUY_AND_HOLD_SERIES = "buy_and_hold"
+# Shown when present, not drawn from: a caller may leave these out.
+_OPTIONAL_COLUMNS = ("naive", "gross_edge_bps_per_trade", "gross_return", "mean_gross_return")
 # Read as float64 on construction: a NUMERIC column arrives as Decimal, a missing value as None.
 NUMERIC_COLUMNS = {
-    "rows": (
-        "cost_bps",
-        "slippage_bps",
-        "net_return",
-        "n_trades",
-        "exposure",
-        "sharpe",
-        "buy_and_hold",
-        "random_mean",
-        "matched_null_mean",
-        "matched_null_p05",
-        "matched_null_p95",
-        "p_value_matched",
-        "p_value_random",
-        "deflated_sharpe",
-        "breakeven_cost_bps",
-    ),
-    "rollup": (
-        "cost_bps",
-        "n_folds",
-        "mean_net_return",
-        "t_stat",
-        "share_positive",
-        "share_significant",
-    ),
+    "rows": tuple(c for c in ROW_COLUMNS if c not in _TEXT_COLUMNS),
+    "rollup": tuple(c for c in ROLLUP_COLUMNS if c not in _TEXT_COLUMNS),
     "matched_null": ("cost_bps",),
     "random_seeds": ("cost_bps", "net_return"),
     "equity": ("cost_bps",),
@@ -101,9 +78,9 @@ class ReportData:
     equity: pd.DataFrame
 
     def __post_init__(self) -> None:
-        for name, required in (
+        for name, columns in (
             ("rows", ROW_COLUMNS),
-            ("rollup", ROLLUP_COLUMNS),
+            ("rollup", tuple(c for c in ROLLUP_COLUMNS if c != "slippage_bps")),
             ("matched_null", MATCHED_NULL_COLUMNS),
             ("random_seeds", RANDOM_SEED_COLUMNS),
             ("equity", EQUITY_COLUMNS),
@@ -111,6 +88,7 @@ class ReportData:
             frame = getattr(self, name)
             if not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"ReportData.{name} must be a pandas DataFrame, got {type(frame)}")
+            required = [c for c in columns if c not in _OPTIONAL_COLUMNS]
             missing = [column for column in required if column not in frame.columns]
             if missing:
                 raise ValueError(
@@ -118,7 +96,7 @@ class ReportData:
                     f"Add them (NaN is fine for a value that does not exist)."
                 )
             numeric = frame.copy()
-            for column in NUMERIC_COLUMNS[name]:
+            for column in (c for c in NUMERIC_COLUMNS[name] if c in frame.columns):
                 numeric[column] = pd.to_numeric(numeric[column], errors="coerce").astype("float64")
             object.__setattr__(self, name, numeric)
 

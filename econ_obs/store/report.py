@@ -6,37 +6,14 @@ estimate, so the report lists every variant and leaves selection to the roll-up'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from econ_obs.report.data import ROW_COLUMNS as REPORT_COLUMNS  # noqa: F401 (re-exported)
 from econ_obs.store.results import KEY_COLUMNS, PartitionBasis
 
-# What `econ-obs report` shows per model row, in order (also the csv/json fields).
-REPORT_COLUMNS = (
-    "crypto",
-    "fold_id",
-    "cost_bps",
-    "slippage_bps",
-    "variant",
-    "net_return",
-    "n_trades",
-    "exposure",
-    "sharpe",
-    "buy_and_hold",
-    "random_mean",
-    "naive",
-    "matched_null_mean",
-    "matched_null_p05",
-    "matched_null_p95",
-    "p_value_matched",
-    "p_value_random",
-    "deflated_sharpe",
-    "breakeven_cost_bps",
-    "gross_edge_bps_per_trade",
-    "gross_return",
-    "test_start",
-    "test_end",
-)
 _JOIN = " AND ".join(f"b.{c} = r.{c}" for c in KEY_COLUMNS)
 _ROWS = sa.text(
     f"""
@@ -85,28 +62,24 @@ _EQUITY = sa.text(
 )
 
 
-def report_rows(connection: Connection, run_id: str, strategy: str) -> list[dict]:
-    """Return one dict per model row (REPORT_COLUMNS), sorted by key and variant."""
-    params = {"run_id": run_id, "strategy": strategy}
-    return [dict(row._mapping) for row in connection.execute(_ROWS, params)]
+def _reader(query: sa.TextClause) -> Callable[[Connection, str, str], list[dict]]:
+    """Return a function reading `query`'s rows for one (run_id, strategy) as dicts."""
+
+    def read(connection: Connection, run_id: str, strategy: str) -> list[dict]:
+        params = {"run_id": run_id, "strategy": strategy}
+        return [dict(row._mapping) for row in connection.execute(query, params)]
+
+    return read
 
 
-def matched_null_draws(connection: Connection, run_id: str, strategy: str) -> list[dict]:
-    """Return each model row's key, variant and its stored matched-null net returns."""
-    params = {"run_id": run_id, "strategy": strategy}
-    return [dict(row._mapping) for row in connection.execute(_NULLS, params)]
-
-
-def random_seed_values(connection: Connection, run_id: str, strategy: str) -> list[dict]:
-    """Return every stored random seed's net return with its key."""
-    params = {"run_id": run_id, "strategy": strategy}
-    return [dict(row._mapping) for row in connection.execute(_SEEDS, params)]
-
-
-def equity_curves(connection: Connection, run_id: str, strategy: str) -> list[dict]:
-    """Return the stored equity curves of model rows and baselines (series = variant or type)."""
-    params = {"run_id": run_id, "strategy": strategy}
-    return [dict(row._mapping) for row in connection.execute(_EQUITY, params)]
+# Every model row (REPORT_COLUMNS) with its baselines, sorted by key and variant.
+report_rows = _reader(_ROWS)
+# Each model row's key, variant and stored matched-null net returns.
+matched_null_draws = _reader(_NULLS)
+# Every stored random seed's net return with its key.
+random_seed_values = _reader(_SEEDS)
+# The stored equity curves of model rows and baselines (series = variant or baseline type).
+equity_curves = _reader(_EQUITY)
 
 
 _PARTITION_BASELINES = sa.text(

@@ -46,7 +46,7 @@ def load_report_data(connection: Connection, run_id: str, strategy: str) -> Repo
         run_id=run_id,
         strategy=strategy,
         rows=_frame(rows, REPORT_COLUMNS),
-        rollup=_frame([r.as_dict() for r in rollup(rows)], (*ROLLUP_COLUMNS, "slippage_bps")),
+        rollup=_frame([r.as_dict() for r in rollup(rows)], ROLLUP_COLUMNS),
         matched_null=_frame(nulls, MATCHED_NULL_COLUMNS),
         random_seeds=_frame(random_seed_values(connection, run_id, strategy), RANDOM_SEED_COLUMNS),
         equity=_frame(equity, EQUITY_COLUMNS),
