@@ -2,13 +2,15 @@
 
 import sys
 
-from econ_obs.bench import matched_null, random_baseline, sweep
+from econ_obs.bench import load, matched_null, random_baseline, sweep
 
 if __name__ == "__main__":
     print("== random baseline: streaming vs dense ==")
     random_baseline.main()
     print("\n== matched null: batched placements vs the accounting function ==")
     matched_ok = matched_null.main()
+    print("\n== load 2.6M 1m bars from Parquet ==")
+    load_ok = load.main()
     print("\n== whole sweeps through econ-obs sweep (Dagster + PostgreSQL included) ==")
     sweeps_ok = sweep.main()
-    sys.exit(0 if matched_ok and sweeps_ok else 1)
+    sys.exit(0 if matched_ok and load_ok and sweeps_ok else 1)
