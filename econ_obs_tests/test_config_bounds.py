@@ -109,3 +109,17 @@ def test_a_plugin_outside_the_allow_list_fails_at_load(tmp_path, monkeypatch):
     monkeypatch.setenv(PLUGIN_MODULES_ENV_VAR, "my_models")
     message = _load_error(tmp_path, "model", {"class": "this:Foo", **_variants({})})
     assert ": model.class: " in message and "not in ECON_OBS_PLUGIN_MODULES" in message
+
+
+def test_a_sweep_over_the_partition_bound_is_refused_naming_the_product(tmp_path):
+    from econ_obs.config import parse_sweep_config
+    from econ_obs.config.yaml_reader import ConfigError
+    from econ_obs_tests.test_config import _raw
+
+    raw = _raw(folds={"n_folds": 1000, "train_bars": 10, "test_bars": 10, "purge_bars": 1})
+    raw["costs_bps"] = list(range(30))
+    with pytest.raises(ConfigError) as refused:
+        parse_sweep_config(raw, tmp_path / "sweep.yaml")
+    message = str(refused.value)
+    assert "\n" not in message and "result partitions, over 20000" in message
+    assert "1000 folds" in message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from econ_obs.sweeps.yaml_reader import (
+from econ_obs.config.yaml_reader import (
     EXCERPT_CHARS,
     MAX_EXPANDED_NODES,
     ConfigError,

@@ -1,1 +1,1 @@
-"""Shipped sweep files (*.yaml) and the YAML reader that econ_obs.config validates them with."""
+"""Shipped sweep files (*.yaml); econ_obs.config reads and validates them."""

@@ -1,0 +1,93 @@
+"""Load a sweep file: find it, read its YAML, validate every section, check the data is there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from econ_obs.config.cron import parse_cron
+from econ_obs.config.model import (
+    DEFAULT_FACTOR,
+    DEFAULT_SWEEP_PATH,
+    MAX_RESULT_PARTITIONS,
+    SWEEP_ENV_VAR,
+    SweepConfig,
+)
+from econ_obs.config.sections import (
+    RUN_ID,
+    TOP_KEYS,
+    check_cryptos_available,
+    parse_costs,
+    parse_cryptos,
+    parse_data,
+    parse_folds,
+    parse_matched_null,
+    parse_model,
+    parse_random_baseline,
+    parse_slippage,
+)
+from econ_obs.config.yaml_reader import Section, fail, read_yaml_mapping
+from econ_obs.core.features import factor_names
+
+
+def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
+    """Validate a parsed YAML mapping; relative data paths resolve against source_path's folder."""
+    top = Section(source_path, "", raw, TOP_KEYS)
+    factor = top.text("factor", DEFAULT_FACTOR, DEFAULT_FACTOR)
+    if factor not in factor_names():
+        top.fail("factor", f"unknown factor {factor!r}; use one of {factor_names()}")
+    factor_params = top.get("factor_params", "{window_bars: 24}", {})
+    if not isinstance(factor_params, dict):
+        top.fail("factor_params", f"{factor_params!r} is not a mapping; write e.g. {{window: 24}}")
+    config = SweepConfig(
+        run_id=top.matching("run_id", RUN_ID, "nightly_v1"),
+        strategy=top.text("strategy", "ridge_next_bar"),
+        data=parse_data(top),
+        cryptos=parse_cryptos(top),
+        folds=parse_folds(top),
+        costs_bps=parse_costs(top),
+        slippage_bps=parse_slippage(top),
+        factor=factor,
+        factor_params=dict(factor_params),
+        variants=parse_model(top),
+        random_baseline=parse_random_baseline(top),
+        matched_null=parse_matched_null(top),
+        schedule_cron=parse_cron(top),
+        source_path=source_path,
+    )
+    check_cryptos_available(top, config)
+    n_partitions = (
+        len(config.cryptos)
+        * config.folds.n_folds
+        * len(config.costs_bps)
+        * len(config.slippage_bps)
+    )
+    if n_partitions > MAX_RESULT_PARTITIONS:
+        top.fail(
+            "folds.n_folds",
+            f"{len(config.cryptos)} cryptos x {config.folds.n_folds} folds x "
+            f"{len(config.costs_bps)} costs x {len(config.slippage_bps)} slippages = "
+            f"{n_partitions} result partitions, over {MAX_RESULT_PARTITIONS}; split the sweep",
+        )
+    return config
+
+
+def resolve_sweep_path(path: str | Path | None = None) -> Path:
+    """Pick the sweep file: explicit path, else $ECON_OBS_SWEEP, else the shipped default."""
+    if path is not None:
+        chosen, fix = Path(path), "pass the path of an existing YAML file"
+    elif os.environ.get(SWEEP_ENV_VAR):
+        chosen = Path(os.environ[SWEEP_ENV_VAR])
+        fix = f"set ${SWEEP_ENV_VAR} to an existing YAML file, or unset it for the default"
+    else:
+        chosen, fix = DEFAULT_SWEEP_PATH, "reinstall econ_obs; the shipped default is missing"
+    chosen = chosen.expanduser().resolve()
+    if not chosen.is_file():
+        fail(chosen, "", f"sweep config file not found; {fix}")
+    return chosen
+
+
+def load_sweep_config(path: str | Path | None = None) -> SweepConfig:
+    """Read and validate a sweep file; see resolve_sweep_path for which file is read."""
+    source_path = resolve_sweep_path(path)
+    return parse_sweep_config(read_yaml_mapping(source_path), source_path)

@@ -1,0 +1,67 @@
+"""The validated sweep: what one ablation run sweeps over, and the defaults it falls back on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from econ_obs.core.baselines import RandomBaselineParams
+from econ_obs.core.data_sanity import DEFAULT_MAX_ABS_LOG_RETURN
+from econ_obs.core.features import factor_needs_btc
+from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FoldConfig
+from econ_obs.core.matched_null import MatchedNullParams
+from econ_obs.core.models import ModelVariant
+
+DEFAULT_SWEEP_PATH = Path(__file__).resolve().parents[1] / "sweeps" / "default.yaml"
+SWEEP_ENV_VAR = "ECON_OBS_SWEEP"
+DEFAULT_TIMEFRAME = "1h"
+DEFAULT_FACTOR = "returns"
+DEFAULT_SCHEDULE_CRON = "0 2 * * *"  # nightly, 02:00 UTC
+OVERLAY_CRYPTO = "BTCUSDT"  # second asset of every factor where factor_needs_btc() is true
+SAMPLE_FORMAT = "sample"
+# A sweep's result partitions (cryptos x folds x costs x slippages): Dagster lists them in the
+# UI and in every run's plan, so one sweep stays below this; a bigger study is several sweeps.
+MAX_RESULT_PARTITIONS = 20_000
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    data_format: str  # one of DATA_FORMATS
+    path: Path | None  # absolute folder of the data files; None for the sample data
+    timeframe: str  # bar length, e.g. "1h"; the files' modal bar interval must equal it
+    max_gap_bars: int = DEFAULT_MAX_GAP_BARS  # largest gap allowed in a test window, in bars
+    max_abs_log_return: float | None = DEFAULT_MAX_ABS_LOG_RETURN  # per bar; None: no bound
+    as_of: pd.Timestamp | None = None  # UTC; bars not closed by then are dropped at load
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    run_id: str
+    strategy: str
+    data: DataSpec
+    cryptos: tuple[str, ...]
+    folds: FoldConfig
+    costs_bps: tuple[int, ...]  # per-side fee in whole basis points (the DB column is INT)
+    # per-side slippage in basis points, one or more; required, never defaulted. A cost basis
+    # is (cost_bps, slippage_bps): the sweep runs every pair of costs_bps x slippage_bps.
+    slippage_bps: tuple[float, ...]
+    factor: str
+    factor_params: dict
+    variants: tuple[ModelVariant, ...]
+    random_baseline: RandomBaselineParams
+    matched_null: MatchedNullParams
+    schedule_cron: str
+    source_path: Path  # the YAML file this came from
+
+    @property
+    def needs_btc(self) -> bool:
+        return factor_needs_btc(self.factor)
+
+    @property
+    def data_cryptos(self) -> tuple[str, ...]:
+        """Cryptos whose data must be loaded: the swept ones plus the BTC overlay if needed."""
+        if self.needs_btc and OVERLAY_CRYPTO not in self.cryptos:
+            return (*self.cryptos, OVERLAY_CRYPTO)
+        return self.cryptos
