@@ -279,7 +279,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         r.baseline_type,
                         r.params,
                         r.metrics.as_dict(),
-                        context.run_id,
+                        context.run.run_id,
                         curves.get(r.baseline_type),
                     )
                     for r in results
@@ -347,7 +347,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         variant.params,
                         part.feature_slice.feature_hash,
                         assessed[variant.name].metrics.as_dict(),
-                        context.run_id,
+                        context.run.run_id,
                         significance_columns(assessed[variant.name]),
                         equity_json(
                             times, assessed[variant.name].equity_bars, assessed[variant.name].equity
