@@ -31,8 +31,13 @@ test: install
 bench: install
 	$(BIN)/python -m econ_obs.bench
 
+# `make ui PORT=3001 CONFIG=path.yaml`: only values given on make's command line are passed,
+# never a PORT or CONFIG that happens to be set in the environment.
+UI_ARGS := $(if $(filter command line,$(origin PORT)),--port '$(PORT)') \
+	$(if $(filter command line,$(origin CONFIG)),--config '$(CONFIG)')
+
 ui: install
-	$(BIN)/econ-obs ui
+	$(BIN)/econ-obs ui $(strip $(UI_ARGS))
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from econ_obs.config import ConfigError
 from econ_obs.core.market_data import MarketDataError
+from econ_obs.runtime import PortInUseError, prepare_runtime, remove_dotenv_variables, write_dotenv
 from econ_obs.signals import Interrupted, stop_on_signals
 from econ_obs.store.database import (
+    DATABASE_ENV_VAR,
     DatabaseError,
     make_engine,
     render_libpq,
@@ -62,13 +65,21 @@ def _db_url(args: argparse.Namespace) -> int:
 
 
 def _db_start(args: argparse.Namespace) -> int:
-    print(ensure_embedded_server(keep_running=True))
+    if os.environ.get(DATABASE_ENV_VAR):
+        print(f"{DATABASE_ENV_VAR} is set: no embedded PostgreSQL needed")
+    else:
+        print(ensure_embedded_server(keep_running=True))
+    prepare_runtime(keep_embedded_running=True)
+    # A bare `dagster dev` (or `dg dev`) started in that folder loads these URLs from it.
+    print(f"wrote {write_dotenv()}: `dagster dev` there uses this database and instance")
     return 0
 
 
 def _db_stop(args: argparse.Namespace) -> int:
     stopped = stop_embedded_server()
     print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    if remove_dotenv_variables():
+        print("removed the database URLs from .env: `econ-obs db start` writes them again")
     return 0
 
 
@@ -86,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", "apply pending migrations (refuses on checksum drift)", _db_migrate),
         ("status", "list applied and pending migrations", _db_status),
         ("url", "print the database URL in use (keeps an embedded server running)", _db_url),
-        ("start", "start the embedded PostgreSQL and leave it running", _db_start),
+        (
+            "start",
+            "start the embedded PostgreSQL, leave it running, migrate, and write .env for a "
+            "bare `dagster dev`",
+            _db_start,
+        ),
         ("stop", "stop the embedded PostgreSQL", _db_stop),
     ]
     for name, help_text, handler in commands:
@@ -104,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status (128 + signal if interrupted)."""
     args = build_parser().parse_args(argv)
     if args.verb == "ui":  # forwards SIGINT and SIGTERM to `dagster dev` itself
-        return _run(args, before=_mark_orphaned_runs)
+        return _run(args)
     try:
         with stop_on_signals():
             return _run(args)
@@ -113,20 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return interrupted.exit_status
 
 
-def _mark_orphaned_runs() -> None:
-    """Mark FAILED the runs left STARTED by a killed econ-obs process, before the UI shows them."""
-    from econ_obs.runtime import prepare_runtime
-    from econ_obs.store.orphans import mark_orphaned_runs, open_instance
-
-    with open_instance(prepare_runtime().dagster_url) as instance:
-        for orphan in mark_orphaned_runs(instance):
-            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
-
-
-def _run(args: argparse.Namespace, before: Callable[[], None] | None = None) -> int:
+def _run(args: argparse.Namespace) -> int:
     try:
-        if before is not None:
-            before()
         return args.handler(args)
     except (
         DatabaseError,
@@ -134,6 +138,7 @@ def _run(args: argparse.Namespace, before: Callable[[], None] | None = None) -> 
         MigrationError,
         ConfigError,
         MarketDataError,
+        PortInUseError,
     ) as error:
         print(f"econ-obs: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_SETUP
