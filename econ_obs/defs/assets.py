@@ -6,17 +6,13 @@ one step (single-run backfill), so a sweep is one run per partitions definition.
 """
 
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
-from sqlalchemy.exc import OperationalError
 
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
-from econ_obs.core.accounting import CostBasis, trades_from_positions
-from econ_obs.core.assessment import Trades, assess_cell, sampled_equity
+from econ_obs.core.accounting import trades_from_positions
+from econ_obs.core.assessment import Trades, assess_cell
 from econ_obs.core.backtest import (
     FeatureSlice,
     build_feature_slices,
@@ -25,9 +21,8 @@ from econ_obs.core.backtest import (
 )
 from econ_obs.core.market_data import MarketBars, load_market_bars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
+from econ_obs.defs.description import describe
 from econ_obs.defs.metadata import (
-    SWEEP_RUN_ID_METADATA,
-    SWEEP_STRATEGY_METADATA,
     assessment_table,
     basis_metadata,
     comparison_metadata,
@@ -37,18 +32,21 @@ from econ_obs.defs.metadata import (
 )
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
-    ResultKey,
     SweepPartitions,
-    decode_result_key,
     decode_slice_key,
 )
 from econ_obs.defs.resources import PostgresResource
-from econ_obs.store.database import DatabaseError
+from econ_obs.defs.result_partitions import (
+    DATABASE_RETRY,
+    SINGLE_RUN,
+    equity_of,
+    result_partitions,
+    retry_only_database_errors,
+)
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
     RESULTS_TABLE,
-    PartitionBasis,
     baseline_row,
     replace_partition,
     result_row,
@@ -61,103 +59,7 @@ from econ_obs.store.significance import (
 )
 from econ_obs.store.sweep_runs import record_data_fingerprints
 
-GROUP = "econ_obs"
-# Who answers for the assets in the UI's owner column and filters: the research team owns
-# what a sweep computes and claims, not one person; change it here for every asset.
-OWNERS = ["team:quant-research"]
-LAYER_TAG = "layer"
 SLICE_IO_MANAGER = "slice_io_manager"
-# Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
-DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
-
-
-@contextmanager
-def _retry_only_database_errors() -> Iterator[None]:
-    """Let the retry policy see lost connections only; any other error fails at once."""
-    try:
-        yield
-    except (DatabaseError, OperationalError):
-        raise  # transient: the partition was left untouched, so a retry is safe
-    except Exception as error:
-        raise dg.Failure(
-            description=f"{type(error).__name__}: {error}", allow_retries=False
-        ) from error
-
-
-SINGLE_RUN = dg.BackfillPolicy.single_run()
-
-
-def _basis(config: SweepConfig, key: ResultKey, feature_slice: FeatureSlice) -> PartitionBasis:
-    fold = feature_slice.fold
-    return PartitionBasis(
-        run_id=config.run_id,
-        strategy=config.strategy,
-        crypto=key.crypto,
-        fold_id=key.fold_id,
-        cost_bps=key.cost_bps,
-        slippage_bps=key.slippage_bps,
-        train_start=fold.train_start,
-        train_end=fold.train_end,
-        test_start=fold.test_start,
-        test_end=fold.test_end,
-        n_test_bars=fold.n_test_bars,
-        train_missing_bars=feature_slice.train_gaps.missing_bars,
-        test_missing_bars=feature_slice.test_gaps.missing_bars,
-        test_largest_gap_bars=feature_slice.test_gaps.largest_gap_bars,
-        test_span_hours=feature_slice.test_gaps.span_hours,
-    )
-
-
-@dataclass(frozen=True)
-class _ResultPartition:
-    """One (crypto, fold, cost_bps, slippage_bps) partition with its slice, basis and cost."""
-
-    partition_key: str
-    key: ResultKey
-    feature_slice: FeatureSlice
-    basis: PartitionBasis
-    cost: CostBasis
-
-
-def _result_partitions(
-    config: SweepConfig, partition_keys: list[str], slices: dict[str, FeatureSlice]
-) -> Iterator[_ResultPartition]:
-    """Yield each result partition of the run; its cost basis (fee and slippage) comes from its
-    key and nowhere else."""
-    by_slice_key = {decode_slice_key(k): value for k, value in slices.items()}
-    for partition_key in partition_keys:
-        key = decode_result_key(partition_key)
-        feature_slice = by_slice_key[key.slice_key]
-        yield _ResultPartition(
-            partition_key,
-            key,
-            feature_slice,
-            _basis(config, key, feature_slice),
-            CostBasis(cost_bps=key.cost_bps, slippage_bps=key.slippage_bps),
-        )
-
-
-def _equity(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dict:
-    bars, equity = sampled_equity(feature_slice.price_path, trades, cost)
-    return equity_json(feature_slice.close.index[feature_slice.test_slice], bars, equity)
-
-
-def describe(
-    config: SweepConfig, layer: str, kinds: set[str], metadata: dict | None = None
-) -> dict:
-    """Return what every asset says about itself: kinds, owners, layer tag, and the sweep
-    (run_id, strategy) it belongs to in its definition metadata."""
-    return {
-        "group_name": GROUP,
-        "kinds": kinds,
-        "owners": OWNERS,
-        "tags": {LAYER_TAG: layer},
-        "metadata": {
-            SWEEP_RUN_ID_METADATA: config.run_id,
-            SWEEP_STRATEGY_METADATA: config.strategy,
-            **(metadata or {}),
-        },
-    }
 
 
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
@@ -267,12 +169,12 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        with _retry_only_database_errors(), postgres.get_engine() as engine:
-            for part in _result_partitions(config, context.partition_keys, feature_slice):
+        with retry_only_database_errors(), postgres.get_engine() as engine:
+            for part in result_partitions(config, context.partition_keys, feature_slice):
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 path = part.feature_slice.price_path
                 hold = Trades(np.array([0]), np.array([path.n_bars - 1]))
-                curves = {"buy_and_hold": _equity(part.feature_slice, hold, part.cost)}
+                curves = {"buy_and_hold": equity_of(part.feature_slice, hold, part.cost)}
                 rows = [
                     baseline_row(
                         part.basis,
@@ -313,8 +215,8 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         # made once per slice (a slice's costs are consecutive partitions) and then dropped.
         trades: dict[tuple, dict[str, Trades]] = {}
         placements = PlacementCache()
-        with _retry_only_database_errors(), postgres.get_engine() as engine:
-            for part in _result_partitions(config, context.partition_keys, feature_slice):
+        with retry_only_database_errors(), postgres.get_engine() as engine:
+            for part in result_partitions(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 if slice_key not in trades:
                     trades.clear()

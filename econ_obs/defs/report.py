@@ -7,7 +7,7 @@ import dagster as dg
 
 from econ_obs.config import SweepConfig
 from econ_obs.core.rollup import VERDICTS, RollupRow, rollup
-from econ_obs.defs.assets import describe
+from econ_obs.defs.description import describe
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.paths import state_dir
 from econ_obs.report.figures import report_figures

@@ -1,0 +1,95 @@
+"""A result partition resolved once: its slice, its basis and its cost, from its key alone.
+
+Both result assets iterate these, so a row's window, gaps and cost basis can only come from
+the partition key and the slice it maps to. Also the retry rule both assets share.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dagster as dg
+from sqlalchemy.exc import OperationalError
+
+from econ_obs.config import SweepConfig
+from econ_obs.core.accounting import CostBasis
+from econ_obs.core.assessment import Trades, sampled_equity
+from econ_obs.core.backtest import FeatureSlice
+from econ_obs.defs.partitions import ResultKey, decode_result_key, decode_slice_key
+from econ_obs.store.database import DatabaseError
+from econ_obs.store.results import PartitionBasis
+from econ_obs.store.significance import equity_json
+
+# Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
+DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@contextmanager
+def retry_only_database_errors() -> Iterator[None]:
+    """Let the retry policy see lost connections only; any other error fails at once."""
+    try:
+        yield
+    except (DatabaseError, OperationalError):
+        raise  # transient: the partition was left untouched, so a retry is safe
+    except Exception as error:
+        raise dg.Failure(
+            description=f"{type(error).__name__}: {error}", allow_retries=False
+        ) from error
+
+
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def _basis(config: SweepConfig, key: ResultKey, feature_slice: FeatureSlice) -> PartitionBasis:
+    fold = feature_slice.fold
+    return PartitionBasis(
+        run_id=config.run_id,
+        strategy=config.strategy,
+        crypto=key.crypto,
+        fold_id=key.fold_id,
+        cost_bps=key.cost_bps,
+        slippage_bps=key.slippage_bps,
+        train_start=fold.train_start,
+        train_end=fold.train_end,
+        test_start=fold.test_start,
+        test_end=fold.test_end,
+        n_test_bars=fold.n_test_bars,
+        train_missing_bars=feature_slice.train_gaps.missing_bars,
+        test_missing_bars=feature_slice.test_gaps.missing_bars,
+        test_largest_gap_bars=feature_slice.test_gaps.largest_gap_bars,
+        test_span_hours=feature_slice.test_gaps.span_hours,
+    )
+
+
+@dataclass(frozen=True)
+class ResultPartition:
+    """One (crypto, fold, cost_bps, slippage_bps) partition with its slice, basis and cost."""
+
+    partition_key: str
+    key: ResultKey
+    feature_slice: FeatureSlice
+    basis: PartitionBasis
+    cost: CostBasis
+
+
+def result_partitions(
+    config: SweepConfig, partition_keys: list[str], slices: dict[str, FeatureSlice]
+) -> Iterator[ResultPartition]:
+    """Yield each result partition of the run; its cost basis (fee and slippage) comes from its
+    key and nowhere else."""
+    by_slice_key = {decode_slice_key(k): value for k, value in slices.items()}
+    for partition_key in partition_keys:
+        key = decode_result_key(partition_key)
+        feature_slice = by_slice_key[key.slice_key]
+        yield ResultPartition(
+            partition_key,
+            key,
+            feature_slice,
+            _basis(config, key, feature_slice),
+            CostBasis(cost_bps=key.cost_bps, slippage_bps=key.slippage_bps),
+        )
+
+
+def equity_of(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dict:
+    bars, equity = sampled_equity(feature_slice.price_path, trades, cost)
+    return equity_json(feature_slice.close.index[feature_slice.test_slice], bars, equity)
