@@ -140,7 +140,8 @@ def test_dagster_loads_the_instance_with_k8s_launcher_and_postgres(
         assert launcher.resources["limits"] == {"memory": "1Gi"}
         assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 20
-        assert instance.get_runs() == []  # the PostgreSQL run storage answers
+        # The PostgreSQL run storage answers (the session database may hold other tests' runs).
+        assert isinstance(instance.get_runs(limit=1), list)
     finally:
         instance.dispose()
 
