@@ -23,6 +23,7 @@ LOCATION = "econ_obs"
 ASSETS = ["baseline_rows", "feature_slice", "market_bars", "model_results", "sweep_report"]
 CHECKS = [
     "model_results:baselines_complete",
+    "model_results:memory_headroom",
     "model_results:no_unexpected_keys",
     "model_results:same_basis",
     "model_results:unique_per_partition",

@@ -2,7 +2,8 @@
 
 feature_slice is the single upstream of both result assets: they read its partition and
 never compute a window or a price themselves. Every asset runs its whole partition range in
-one step (single-run backfill), so a sweep is one run per partitions definition.
+one step (single-run backfill), so a sweep is one run per partitions definition; each step's
+peak memory and the series it held are recorded once per step (`measured_step`).
 """
 
 from collections import defaultdict
@@ -43,6 +44,7 @@ from econ_obs.defs.result_partitions import (
     result_partitions,
     retry_only_database_errors,
 )
+from econ_obs.defs.sizing import measured_step
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
@@ -75,6 +77,10 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     def market_bars(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dict[str, MarketBars]:
+        with measured_step(context, postgres, config, "market_bars") as step:
+            return _load_market_bars(context, postgres, step)
+
+    def _load_market_bars(context, postgres, step) -> dict[str, MarketBars]:
         loaded = {}
         for crypto in context.partition_keys:
             bars = load_market_bars(
@@ -97,6 +103,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 partition_key=crypto,
             )
             loaded[crypto] = bars
+            step.hold(crypto, bars.n_bars)
         # The sweep's record (sweep_runs) carries the data it ran on; a run launched outside
         # `econ-obs sweep` has no record, and this changes nothing.
         with postgres.get_connection() as connection:
@@ -125,14 +132,24 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         "model results and baselines.",
     )
     def feature_slice(
-        context: dg.AssetExecutionContext, market_bars: dict[str, MarketBars]
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        market_bars: dict[str, MarketBars],
     ) -> dict[str, FeatureSlice]:
+        with measured_step(context, postgres, config, "feature_slice") as step:
+            return _build_slices(context, market_bars, step)
+
+    def _build_slices(context, market_bars, step) -> dict[str, FeatureSlice]:
         wanted = defaultdict(list)
         for partition_key in context.partition_keys:
             wanted[decode_slice_key(partition_key).crypto].append(partition_key)
         out = {}
         for crypto, partition_keys in wanted.items():
             btc = market_bars[OVERLAY_CRYPTO] if config.needs_btc else None
+            # The series this factor holds: the crypto's own and, for btc_overlay, BTC's.
+            step.hold(crypto, market_bars[crypto].n_bars)
+            if btc is not None:
+                step.hold(OVERLAY_CRYPTO, btc.n_bars)
             slices = build_feature_slices(
                 market_bars[crypto],
                 config.folds,
@@ -169,8 +186,13 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: dict[str, FeatureSlice],
     ) -> None:
-        with retry_only_database_errors(), postgres.get_engine() as engine:
+        with (
+            retry_only_database_errors(),
+            measured_step(context, postgres, config, "baseline_rows") as step,
+            postgres.get_engine() as engine,
+        ):
             for part in result_partitions(config, context.partition_keys, feature_slice):
+                step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 path = part.feature_slice.price_path
                 hold = Trades(np.array([0]), np.array([path.n_bars - 1]))
@@ -215,9 +237,14 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         # made once per slice (a slice's costs are consecutive partitions) and then dropped.
         trades: dict[tuple, dict[str, Trades]] = {}
         placements = PlacementCache()
-        with retry_only_database_errors(), postgres.get_engine() as engine:
+        with (
+            retry_only_database_errors(),
+            measured_step(context, postgres, config, "model_results") as step,
+            postgres.get_engine() as engine,
+        ):
             for part in result_partitions(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
+                step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
                 if slice_key not in trades:
                     trades.clear()
                     placements.clear()

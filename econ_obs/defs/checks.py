@@ -1,4 +1,5 @@
-"""Blocking asset checks on model_results, run after both result assets in every sweep run.
+"""Blocking asset checks on model_results, run after both result assets in every sweep run,
+and the non-blocking WARN check memory_headroom (econ_obs.defs.sizing).
 
 They query PostgreSQL for the sweep's (run_id, strategy) rather than loading partitions, and
 a failure lists the offending keys in its metadata. Dagster 1.13 has partitioned checks only
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection
 from econ_obs.config import SweepConfig
 from econ_obs.defs.partitions import ResultKey, expected_result_keys
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.defs.sizing import build_headroom_check
 from econ_obs.store.checks import (
     basis_mismatches,
     duplicate_keys,
@@ -160,6 +162,11 @@ def _make_check(config: SweepConfig, model_results: dg.AssetsDefinition, name: s
     return _check
 
 
+# The steps memory_headroom reads: every asset body that runs inside `measured_step`.
+MEASURED_ASSETS = ("market_bars", "feature_slice", "baseline_rows", "model_results")
+
+
 def build_checks(config: SweepConfig, model_results: dg.AssetsDefinition) -> list:
-    """Return the blocking checks for the sweep's run_id and strategy."""
-    return [_make_check(config, model_results, name) for name in CHECK_NAMES]
+    """Return the blocking checks for the sweep's run_id and strategy, then memory_headroom."""
+    blocking = [_make_check(config, model_results, name) for name in CHECK_NAMES]
+    return [*blocking, build_headroom_check(config, model_results, MEASURED_ASSETS)]

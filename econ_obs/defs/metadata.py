@@ -1,11 +1,14 @@
-"""What a materialisation shows in the UI: counts, the window, the cost, and the comparison."""
+"""What a materialisation shows in the UI: counts, the window, the cost, the comparison, and
+the step's measured memory."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from econ_obs.core.backtest import FeatureSlice
+from econ_obs.sizing import HeadroomState, MemoryPeak, format_bytes
 from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, PartitionBasis
+from econ_obs.store.step_memory import StepMemoryRow
 
 BASELINE_TYPES = ("buy_and_hold", "random", "naive")
 # Each asset declares the sweep it belongs to, so a failed run launched from the UI (no
@@ -16,6 +19,7 @@ ROW_COUNT = "dagster/row_count"
 PARTITION_ROW_COUNT = "dagster/partition_row_count"
 TABLE_NAME = "dagster/table_name"
 COLUMN_SCHEMA = "dagster/column_schema"
+MIB = 1024**2
 
 
 def _columns(text: str) -> list[dg.TableColumn]:
@@ -238,3 +242,64 @@ def assessment_table(assessed: dict) -> dg.MetadataValue:
             )
         )
     return dg.MetadataValue.table(records=records, schema=_SIGNIFICANCE_SCHEMA)
+
+
+def step_memory_metadata(
+    row: StepMemoryRow, peak: MemoryPeak, bytes_per_bar_estimate: float, sizing_note: str | None
+) -> dict:
+    """Return a step's measured peak, the data it held and the profile chosen for it.
+
+    bytes_per_bar is this step's growth above its starting RSS per bar per asset (the figure
+    the next choice is made from); bytes_per_bar_estimate the one this step's profile came from.
+    """
+    growth = peak.growth_bytes if peak.growth_bytes is not None else row.peak_bytes
+    metadata = {
+        "factor": row.factor,
+        "peak_memory_bytes": row.peak_bytes,
+        "peak_memory_mib": round(row.peak_bytes / MIB, 1),
+        "baseline_rss_bytes": row.baseline_rss_bytes,
+        "lifetime_peak": row.lifetime_peak,
+        "step_seconds": round(peak.seconds, 3),
+        "input_bars": row.input_bars,
+        "input_assets": row.input_assets,
+        "bytes_per_bar": round(growth / (row.input_bars * row.input_assets), 1),
+        "bytes_per_bar_estimate": round(bytes_per_bar_estimate, 1),
+        "memory_profile": row.profile,
+        "memory_limit_bytes": row.limit_bytes,
+        "memory_limit": format_bytes(row.limit_bytes),
+    }
+    if sizing_note:
+        metadata["sizing_note"] = sizing_note
+    return metadata
+
+
+_STEP_MEMORY_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("asset", "string"),
+        dg.TableColumn("factor", "string"),
+        dg.TableColumn("peak_bytes", "int"),
+        dg.TableColumn("limit_bytes", "int"),
+        dg.TableColumn("profile", "string"),
+        dg.TableColumn("ratio", "float", description="peak / limit"),
+        dg.TableColumn("status", "string", description="ok | warn"),
+    ]
+)
+
+
+def step_memory_table(states: list[tuple[StepMemoryRow, HeadroomState]]) -> dg.MetadataValue:
+    """Return each measured step's peak against its profile's limit, as a Dagster table."""
+    records = [
+        dg.TableRecord(
+            {
+                "asset": row.asset,
+                "factor": row.factor,
+                "peak_bytes": row.peak_bytes,
+                "limit_bytes": row.limit_bytes,
+                "profile": row.profile,
+                "ratio": round(state.ratio, 4),
+                "status": state.status,
+            }
+        )
+        for row, state in states
+    ]
+    return dg.MetadataValue.table(records=records, schema=_STEP_MEMORY_SCHEMA)
