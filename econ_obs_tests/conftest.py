@@ -26,7 +26,13 @@ from econ_obs.store.embedded import ensure_embedded_server
 from econ_obs.store.migrations import migrate
 
 TEST_DATABASE_ENV_VAR = "ECON_OBS_TEST_DATABASE_URL"
-APP_TABLES = ("finetune_results", "finetune_baselines", "finetune_random_seeds", "alerts")
+APP_TABLES = (
+    "finetune_results",
+    "finetune_baselines",
+    "finetune_random_seeds",
+    "step_memory",
+    "alerts",
+)
 
 
 @pytest.fixture(scope="session")

@@ -140,15 +140,10 @@ def test_each_result_materialisation_names_its_table_rows_and_comparison(
         assert abs(shown[name]["excess_over_buy_and_hold"] - expected_excess) < 1e-6
 
 
-OWN_FILES = [
-    "econ_obs/defs/assets.py",
-    "econ_obs/defs/checks.py",
-    "econ_obs/defs/sensors.py",
-    "econ_obs/defs/metadata.py",
-    "econ_obs/defs/report.py",
-    "econ_obs/defs/io_manager.py",
-    "econ_obs/store/alerts.py",
-]
+OWN_FILES = sorted(
+    str(path.relative_to(Path(__file__).resolve().parents[1]))
+    for path in (Path(__file__).resolve().parents[1] / "econ_obs").rglob("*.py")
+)
 
 
 def test_the_dagster_layer_uses_public_apis_only():

@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from econ_obs.config import ConfigError
 from econ_obs.core.market_data import MarketDataError
 from econ_obs.store.orphans import process_tags
 
+# Dagster's documented run tags for a single-run backfill over a partition range (the same
+# strings the UI's "launch backfill" writes); spelled out so no private module is imported.
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 SWEEP_RUN_ID_TAG = "econ_obs/run_id"
 SWEEP_STAGE_TAG = "econ_obs/stage"
 # Errors the user fixes in the data or the config: shown as their message alone, exit 2.
