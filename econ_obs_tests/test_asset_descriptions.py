@@ -9,7 +9,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from econ_obs.definitions import build_definitions
-from econ_obs.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, TABLE_NAME
+from econ_obs.defs.table_metadata import COLUMN_SCHEMA, ROW_COUNT, TABLE_NAME
 from econ_obs_tests.conftest import run_small_sweep
 
 EXPECTED = {

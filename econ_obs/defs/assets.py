@@ -28,8 +28,6 @@ from econ_obs.defs.metadata import (
     basis_metadata,
     comparison_metadata,
     slice_metadata,
-    table_definition_metadata,
-    table_materialisation_metadata,
 )
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
@@ -45,6 +43,10 @@ from econ_obs.defs.result_partitions import (
     retry_only_database_errors,
 )
 from econ_obs.defs.sizing import measured_step
+from econ_obs.defs.table_metadata import (
+    table_definition_metadata,
+    table_materialisation_metadata,
+)
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
