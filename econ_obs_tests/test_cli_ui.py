@@ -103,18 +103,22 @@ def test_a_busy_port_is_refused_with_one_line_before_anything_starts(tmp_path):
 def test_make_ui_passes_port_and_config_through():
     root = checkout_root()
     assert root is not None
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this one print
+    # "Entering directory" lines; a user's make starts clean.
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     given = subprocess.run(
-        ["make", "-n", "ui", "PORT=3001", "CONFIG=x.yaml"],
+        ["make", "--no-print-directory", "-n", "ui", "PORT=3001", "CONFIG=x.yaml"],
         cwd=root,
+        env=clean,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
     from_environment = subprocess.run(
-        ["make", "-n", "ui"],
+        ["make", "--no-print-directory", "-n", "ui"],
         cwd=root,
-        env={**os.environ, "PORT": "8080", "CONFIG": "other.yaml"},
+        env={**clean, "PORT": "8080", "CONFIG": "other.yaml"},
         capture_output=True,
         text=True,
         timeout=60,
