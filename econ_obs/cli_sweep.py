@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy.engine import URL, Connection
 
 from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
+from econ_obs.config.data_check import check_against_data
 from econ_obs.core.rollup import ROLLUP_FIELDS, rollup
 from econ_obs.paths import project_home
 from econ_obs.runtime import prepare_runtime
@@ -126,7 +127,7 @@ def _sweep(args: argparse.Namespace) -> int:
         f"{config.folds.n_folds} folds x {len(config.costs_bps)} costs = {n_results} partitions, "
         f"{len(config.variants)} variants, in {len(plan)} Dagster runs"
     )
-    _preflight(config)
+    check_against_data(config)
     # sweep_runs: the run_id's keys belong to one config; another one is refused (exit 2)
     # unless --replace, which deletes the keys outside this config before anything runs.
     from econ_obs.defs.checks import expected_keys
@@ -187,29 +188,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
     print(f"checks passed: {', '.join(CHECK_NAMES)}")
     return 0
-
-
-def _preflight(config: SweepConfig) -> None:
-    """Load every crypto's data and lay out every fold before anything is written.
-
-    A bad file, too little data for the folds or a gap over data.max_gap_bars stops the sweep
-    here with one line (exit 2), before a sweep_runs record, a Dagster run or a row exists.
-    """
-    from econ_obs.core.folds import fold_gaps, walk_forward_folds
-    from econ_obs.core.market_data import load_market_bars
-
-    for crypto in config.data_cryptos:
-        bars = load_market_bars(
-            config.data.data_format,
-            crypto,
-            config.data.path,
-            config.data.timeframe,
-            max_abs_log_return=config.data.max_abs_log_return,
-            as_of=config.data.as_of,
-        )
-        index = bars.frame.index
-        for window in walk_forward_folds(index, config.folds, crypto):
-            fold_gaps(index, bars.bar_interval, window, crypto, config.data.max_gap_bars)
 
 
 def _print_verdicts(rolled: list[dict]) -> None:

@@ -11,6 +11,7 @@ from econ_obs.core.baselines import RandomBaselineParams
 from econ_obs.core.data_sanity import DEFAULT_MAX_ABS_LOG_RETURN
 from econ_obs.core.features import factor_needs_btc
 from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FoldConfig
+from econ_obs.core.market_data import MarketBars, load_market_bars
 from econ_obs.core.matched_null import MatchedNullParams
 from econ_obs.core.models import ModelVariant
 
@@ -34,6 +35,17 @@ class DataSpec:
     max_gap_bars: int = DEFAULT_MAX_GAP_BARS  # largest gap allowed in a test window, in bars
     max_abs_log_return: float | None = DEFAULT_MAX_ABS_LOG_RETURN  # per bar; None: no bound
     as_of: pd.Timestamp | None = None  # UTC; bars not closed by then are dropped at load
+
+    def load_bars(self, crypto: str) -> MarketBars:
+        """Load one crypto's bars under this data policy (sanity bounds, closed candles only)."""
+        return load_market_bars(
+            self.data_format,
+            crypto,
+            self.path,
+            self.timeframe,
+            max_abs_log_return=self.max_abs_log_return,
+            as_of=self.as_of,
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from econ_obs.core.backtest import (
     evaluate_baselines,
     variant_positions,
 )
-from econ_obs.core.market_data import MarketBars, load_market_bars
+from econ_obs.core.market_data import MarketBars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.description import describe
 from econ_obs.defs.metadata import (
@@ -85,14 +85,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     def _load_market_bars(context, postgres, step) -> dict[str, MarketBars]:
         loaded = {}
         for crypto in context.partition_keys:
-            bars = load_market_bars(
-                config.data.data_format,
-                crypto,
-                config.data.path,
-                config.data.timeframe,
-                max_abs_log_return=config.data.max_abs_log_return,
-                as_of=config.data.as_of,
-            )
+            bars = config.data.load_bars(crypto)
             context.add_asset_metadata(
                 {
                     "n_bars": bars.n_bars,
