@@ -31,6 +31,7 @@ GRACE_SECONDS = 1.0  # how long the main thread has to unwind by itself
 HARD_STOP_DEADLINE_SECONDS = 3.0  # clean-ups that take longer are abandoned
 
 _hard_stop_callbacks: list[Callable[[int], None]] = []
+_received: list[int] = []  # signals seen by the watcher inside the current block
 
 
 class Interrupted(BaseException):
@@ -58,6 +59,17 @@ def on_hard_stop(callback: Callable[[int], None]) -> Callable[[], None]:
 
 def _raise_interrupted(signum: int, frame: object) -> None:
     raise Interrupted(signum)
+
+
+def raise_if_signalled() -> None:
+    """Raise Interrupted if SIGINT or SIGTERM arrived inside the current `stop_on_signals`.
+
+    For the signal that Dagster's own handler turned into a failed step: the run ends
+    "failed", returns normally, and without this the command would go on to its next stage.
+    Outside a block it does nothing.
+    """
+    if _received:
+        raise Interrupted(_received[0])
 
 
 def _hard_stop(signum: int) -> None:
@@ -90,6 +102,7 @@ def _watch(read_fd: int, main_done: threading.Event) -> None:
     try:
         while data := os.read(read_fd, 64):
             received = [number for number in data if number in INTERRUPT_SIGNALS]
+            _received.extend(received)
             if received and not main_done.wait(GRACE_SECONDS):
                 _hard_stop(received[0])
     except OSError:
@@ -116,11 +129,14 @@ def stop_on_signals() -> Iterator[None]:
     previous_wakeup_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     for signum in INTERRUPT_SIGNALS:
         signal.signal(signum, _raise_interrupted)
+    _received.clear()
     try:
         yield
+        raise_if_signalled()  # a signal someone else's handler swallowed still stops us
     finally:
         main_done.set()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         signal.set_wakeup_fd(previous_wakeup_fd)
         os.close(write_fd)  # the watcher reads end-of-file and returns
+        _received.clear()

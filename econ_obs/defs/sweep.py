@@ -18,6 +18,7 @@ import dagster as dg
 
 from econ_obs.config import ConfigError
 from econ_obs.core.market_data import MarketDataError
+from econ_obs.signals import raise_if_signalled
 from econ_obs.store.orphans import process_tags
 
 # Dagster's documented run tags for a single-run backfill over a partition range (the same
@@ -167,6 +168,7 @@ def run_sweep(
             failed_checks,
             None if result.success else first_step_error(result),
         )
+        raise_if_signalled()  # Dagster's handler may have made our signal a failed step
         outcomes.append(outcome)
         state = "done" if outcome.success else "FAILED"
         progress(f"      {state} in {outcome.seconds:.1f}s (dagster run {result.run_id[:8]})")
