@@ -47,6 +47,7 @@ from econ_obs.defs.table_metadata import (
     table_definition_metadata,
     table_materialisation_metadata,
 )
+from econ_obs.defs.versions import asset_code_versions, bars_data_version
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
@@ -67,32 +68,35 @@ SLICE_IO_MANAGER = "slice_io_manager"
 
 
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
-    """Return the sweep's assets, partitioned as `parts` describes."""
+    """Return the sweep's assets, partitioned as `parts` describes, code-versioned by versions."""
+    code_versions = asset_code_versions(config)
 
     @dg.asset(
         partitions_def=parts.market,
         backfill_policy=SINGLE_RUN,
         io_manager_key=SLICE_IO_MANAGER,
         **describe(config, "ingest", {"pandas"}),
+        code_version=code_versions["market_bars"],
         description="Validated OHLCV bars of one crypto and their fingerprint.",
     )
     def market_bars(
         context: dg.AssetExecutionContext, postgres: PostgresResource
-    ) -> dict[str, MarketBars]:
+    ) -> dg.Output[dict[str, MarketBars]]:
         with measured_step(context, postgres, config, "market_bars") as step:
             return _load_market_bars(context, postgres, step)
 
-    def _load_market_bars(context, postgres, step) -> dict[str, MarketBars]:
-        loaded = {}
+    def _load_market_bars(context, postgres, step) -> dg.Output[dict[str, MarketBars]]:
+        loaded, fingerprints = {}, {}
         for crypto in context.partition_keys:
             bars = config.data.load_bars(crypto)
+            fingerprints[crypto] = bars.fingerprint()
             context.add_asset_metadata(
                 {
                     "n_bars": bars.n_bars,
                     "first_bar": str(bars.frame.index[0]),
                     "last_bar": str(bars.frame.index[-1]),
                     "bar_interval": str(bars.bar_interval),
-                    "fingerprint": bars.fingerprint(),
+                    "fingerprint": fingerprints[crypto],
                     "source": bars.source,
                 },
                 partition_key=crypto,
@@ -102,13 +106,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         # The sweep's record (sweep_runs) carries the data it ran on; a run launched outside
         # `econ-obs sweep` has no record, and this changes nothing.
         with postgres.get_connection() as connection:
-            record_data_fingerprints(
-                connection,
-                config.run_id,
-                config.strategy,
-                {crypto: bars.fingerprint() for crypto, bars in loaded.items()},
-            )
-        return loaded
+            record_data_fingerprints(connection, config.run_id, config.strategy, fingerprints)
+        # The bars' own version: a rerun on the same bars leaves everything downstream fresh.
+        return dg.Output(loaded, data_version=dg.DataVersion(bars_data_version(fingerprints)))
 
     # The BTC overlay needs BTC's bars beside each crypto's own, so it reads every partition.
     market_mapping = (
@@ -122,6 +122,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         backfill_policy=SINGLE_RUN,
         io_manager_key=SLICE_IO_MANAGER,
         **describe(config, "features", {"pandas"}),
+        code_version=code_versions["feature_slice"],
         ins={"market_bars": dg.AssetIn(partition_mapping=market_mapping)},
         description="One fold's window, features and close prices: the single upstream of "
         "model results and baselines.",
@@ -172,6 +173,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     @dg.asset(
         **result_asset,
         **describe(config, "results", {"postgres"}, table_definition_metadata(BASELINES_TABLE)),
+        code_version=code_versions["baseline_rows"],
         description="buy_and_hold, random and naive rows per (crypto, fold, cost_bps, "
         "slippage_bps), on the slice's test window at the partition's cost basis; written to "
         "finetune_baselines.",
@@ -219,6 +221,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     @dg.asset(
         **result_asset,
         **describe(config, "results", {"postgres"}, table_definition_metadata(RESULTS_TABLE)),
+        code_version=code_versions["model_results"],
         deps=[baseline_rows],
         description="One row per model variant per (crypto, fold, cost_bps, slippage_bps); "
         "written to finetune_results. Runs after baseline_rows so its metadata compares the two.",

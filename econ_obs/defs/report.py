@@ -9,6 +9,7 @@ from econ_obs.config import SweepConfig
 from econ_obs.core.rollup import VERDICTS, RollupRow, rollup
 from econ_obs.defs.description import describe
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.defs.versions import asset_code_versions
 from econ_obs.paths import state_dir
 from econ_obs.report.figures import report_figures
 from econ_obs.report.html import figures_markdown, render_html
@@ -73,6 +74,7 @@ def build_report_asset(
         deps=[model_results],
         **describe(config, "report", {"html", "matplotlib"}),
         freshness_policy=REPORT_FRESHNESS,
+        code_version=asset_code_versions(config)["sweep_report"],
         description="Every variant's verdict across folds (edge, no_edge, loses_to_costs, "
         "no_trades) with its figures; the blocking checks on model_results keep it from "
         "materialising over incomplete or mismatched rows.",
