@@ -97,13 +97,16 @@ def _print_check_failures(failures: dict[str, list[dict]]) -> None:
 
 
 def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]:
-    from econ_obs.defs.checks import CHECK_NAMES, evaluate_check, expected_keys
+    from econ_obs.defs.checks import CHECK_NAMES, evaluate_check, expected_keys, expected_windows
 
-    expected = expected_keys(config)
+    # The current data's fold windows, read once for window_matches_config.
+    expected, windows = expected_keys(config), expected_windows(config)
 
     def read(connection: Connection) -> dict[str, list[dict]]:
         return {
-            name: evaluate_check(connection, name, config.run_id, config.strategy, expected)
+            name: evaluate_check(
+                connection, name, config.run_id, config.strategy, expected, windows
+            )
             for name in CHECK_NAMES
         }
 

@@ -33,7 +33,8 @@ SUMMARY_COLUMNS = (
 ).split()
 VERDICTS = {"edge", "no_edge", "loses_to_costs", "no_trades"}
 CHECKS_PASSED = (
-    "checks passed: baselines_complete, no_unexpected_keys, unique_per_partition, same_basis"
+    "checks passed: baselines_complete, no_unexpected_keys, unique_per_partition, same_basis, "
+    "window_matches_config"
 )
 COUNT_ROWS = (
     "SELECT (SELECT count(*) FROM finetune_results WHERE run_id = 'test_run'), "

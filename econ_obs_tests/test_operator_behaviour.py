@@ -178,7 +178,7 @@ def test_a_passed_check_names_no_event_and_a_failed_one_shows_its_keys_as_a_tabl
 ):
     outcomes = run_small_sweep(small_config, sweep_resources, instance)
     passed = check_evaluations(instance, outcomes[-1].dagster_run_id)
-    assert len(passed) == 5 and all(e.passed for e in passed.values())  # 4 + memory_headroom
+    assert len(passed) == 6 and all(e.passed for e in passed.values())  # 5 + memory_headroom
     for evaluation in passed.values():
         assert "event" not in evaluation.metadata
         assert OFFENDING_TABLE not in evaluation.metadata

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import yaml
 
 from econ_obs.config import ConfigError, parse_sweep_config
-from econ_obs.defs.checks import CHECK_NAMES, evaluate_check, expected_keys
+from econ_obs.defs.checks import CHECK_NAMES, evaluate_check, expected_keys, expected_windows
 from econ_obs.store.report import report_rows
 from econ_obs_tests.conftest import SMALL_SWEEP_YAML, run_small_sweep
 
@@ -62,11 +62,12 @@ def test_two_slippages_are_two_bases_each_scored_at_its_own_slippage(
     outcomes = run_small_sweep(config, sweep_resources, instance)
 
     assert all(o.success for o in outcomes)
+    windows = expected_windows(config)
     with engine.connect() as connection:
         for name in CHECK_NAMES:
             assert (
                 evaluate_check(
-                    connection, name, config.run_id, config.strategy, expected_keys(config)
+                    connection, name, config.run_id, config.strategy, expected_keys(config), windows
                 )
                 == []
             ), name

@@ -27,6 +27,7 @@ CHECKS = [
     "model_results:no_unexpected_keys",
     "model_results:same_basis",
     "model_results:unique_per_partition",
+    "model_results:window_matches_config",
 ]
 SMALL_RESULT_KEYS = sorted(
     f"{crypto}|fold{fold}_{cost}bps_1slip"
@@ -117,6 +118,7 @@ def test_workspace_yaml_loads_the_whole_code_location(tmp_path, small_sweep_path
         "no_unexpected_keys",
         "same_basis",
         "unique_per_partition",
+        "window_matches_config",
     ]
     assert location["sensors"] == ["sweep_alert_sensor"]
     assert location["schedules"] == {"sweep_schedule": "30 3 * * *"}

@@ -4,6 +4,8 @@ and the non-blocking WARN check memory_headroom (econ_obs.defs.sizing).
 They query PostgreSQL for the sweep's (run_id, strategy) rather than loading partitions, and
 a failure lists the offending keys in its metadata. Dagster 1.13 has partitioned checks only
 as a preview, so each check covers the whole run's rows; that is stricter, not weaker.
+window_matches_config also reads the current market data, once per evaluation, to lay out
+the folds that the stored windows must match.
 """
 
 from collections.abc import Callable, Sequence
@@ -12,6 +14,8 @@ import dagster as dg
 from sqlalchemy.engine import Connection
 
 from econ_obs.config import SweepConfig
+from econ_obs.core import window_match
+from econ_obs.core.window_match import ExpectedWindows, window_mismatches
 from econ_obs.defs.partitions import ResultKey, expected_result_keys
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.sizing import build_headroom_check
@@ -20,6 +24,7 @@ from econ_obs.store.checks import (
     duplicate_keys,
     missing_keys,
     missing_unique_constraints,
+    stored_windows,
     unexpected_keys,
 )
 
@@ -27,13 +32,21 @@ BASELINES_COMPLETE = "baselines_complete"
 NO_UNEXPECTED_KEYS = "no_unexpected_keys"
 UNIQUE_PER_PARTITION = "unique_per_partition"
 SAME_BASIS = "same_basis"
-CHECK_NAMES = (BASELINES_COMPLETE, NO_UNEXPECTED_KEYS, UNIQUE_PER_PARTITION, SAME_BASIS)
+WINDOW_MATCHES_CONFIG = "window_matches_config"
+CHECK_NAMES = (
+    BASELINES_COMPLETE,
+    NO_UNEXPECTED_KEYS,
+    UNIQUE_PER_PARTITION,
+    SAME_BASIS,
+    WINDOW_MATCHES_CONFIG,
+)
 # The structured event each failed check raises in logs and in the alerts table.
 CHECK_EVENTS = {
     BASELINES_COMPLETE: "baselines_incomplete",
     NO_UNEXPECTED_KEYS: "unexpected_keys",
     UNIQUE_PER_PARTITION: "duplicate_rows",
     SAME_BASIS: "basis_mismatch",
+    WINDOW_MATCHES_CONFIG: "window_mismatch",
 }
 OFFENDING_KEYS = "offending_keys"
 OFFENDING_TABLE = "offending_table"
@@ -52,8 +65,45 @@ def expected_keys(config: SweepConfig) -> list[ResultKey]:
     )
 
 
+def expected_windows(config: SweepConfig) -> ExpectedWindows:
+    """Return each swept crypto's fold windows as the config's folds lay them out on its current
+    data (loaded as market_bars loads it), or the one-line reason they cannot be laid out."""
+    return window_match.expected_windows(
+        config.cryptos, config.data.load_bars, config.folds, config.data.max_gap_bars
+    )
+
+
+# Every check's query gets the run, the config's expected keys and the expected windows; only
+# window_matches_config reads the windows, which the caller computes once (None: not computed).
+Query = Callable[[Connection, str, str, Sequence[ResultKey], ExpectedWindows | None], list[dict]]
+
+
+def _missing(
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None,
+) -> list[dict]:
+    return missing_keys(connection, run_id, strategy, expected)
+
+
+def _unexpected(
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None,
+) -> list[dict]:
+    return unexpected_keys(connection, run_id, strategy, expected)
+
+
 def _unique(
-    connection: Connection, run_id: str, strategy: str, expected: Sequence[ResultKey]
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None,
 ) -> list[dict]:
     constraints = [
         {**row, "problem": "constraint missing"} for row in missing_unique_constraints(connection)
@@ -62,16 +112,36 @@ def _unique(
 
 
 def _same_basis(
-    connection: Connection, run_id: str, strategy: str, expected: Sequence[ResultKey]
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None,
 ) -> list[dict]:
     return basis_mismatches(connection, run_id, strategy)
 
 
-QUERIES: dict[str, Callable[[Connection, str, str, Sequence[ResultKey]], list[dict]]] = {
-    BASELINES_COMPLETE: missing_keys,
-    NO_UNEXPECTED_KEYS: unexpected_keys,
+def _window_matches(
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None,
+) -> list[dict]:
+    if windows is None:
+        raise ValueError(
+            f"{WINDOW_MATCHES_CONFIG} compares the stored windows with the current data's: "
+            "pass windows=expected_windows(config) to evaluate_check"
+        )
+    return window_mismatches(stored_windows(connection, run_id, strategy, expected), windows)
+
+
+QUERIES: dict[str, Query] = {
+    BASELINES_COMPLETE: _missing,
+    NO_UNEXPECTED_KEYS: _unexpected,
     UNIQUE_PER_PARTITION: _unique,
     SAME_BASIS: _same_basis,
+    WINDOW_MATCHES_CONFIG: _window_matches,
 }
 DESCRIPTIONS = {
     BASELINES_COMPLETE: "Every expected (crypto, fold_id, cost_bps, slippage_bps) of the sweep "
@@ -83,6 +153,10 @@ DESCRIPTIONS = {
     "exist in the database catalog.",
     SAME_BASIS: "Every baseline row has the same test window and n_test_bars as the model rows "
     "of its (crypto, fold_id, cost_bps, slippage_bps).",
+    WINDOW_MATCHES_CONFIG: "Every model and baseline row at an expected key (so at one of the "
+    "config's cost bases) has the train and test window and n_test_bars that the config's folds "
+    "lay out on the current data for its (crypto, fold_id); a row from a stale slice or an "
+    "earlier folds config fails (rerun the sweep), and so does data that no longer loads.",
 }
 
 
@@ -92,9 +166,11 @@ def evaluate_check(
     run_id: str,
     strategy: str,
     expected: Sequence[ResultKey],
+    windows: ExpectedWindows | None = None,
 ) -> list[dict]:
-    """Return the offending keys of one check (empty when it passes)."""
-    return QUERIES[name](connection, run_id, strategy, expected)
+    """Return the offending keys of one check (empty when it passes). window_matches_config
+    needs `windows`, from `expected_windows(config)`; the other checks ignore it."""
+    return QUERIES[name](connection, run_id, strategy, expected, windows)
 
 
 def check_result(
@@ -153,9 +229,11 @@ def offending_table(rows: list[dict]) -> dg.MetadataValue:
 def _make_check(config: SweepConfig, model_results: dg.AssetsDefinition, name: str):
     @dg.asset_check(asset=model_results, name=name, blocking=True, description=DESCRIPTIONS[name])
     def _check(postgres: PostgresResource) -> dg.AssetCheckResult:
+        # Only window_matches_config reads the market data: once, before it connects.
+        windows = expected_windows(config) if name == WINDOW_MATCHES_CONFIG else None
         with postgres.get_connection() as connection:
             offending = evaluate_check(
-                connection, name, config.run_id, config.strategy, expected_keys(config)
+                connection, name, config.run_id, config.strategy, expected_keys(config), windows
             )
         return check_result(name, offending, config.run_id, config.strategy)
 

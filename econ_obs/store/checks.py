@@ -1,4 +1,5 @@
-"""The SQL behind the blocking asset checks: completeness, no stray keys, uniqueness, same basis.
+"""The SQL behind the blocking asset checks: completeness, no stray keys, uniqueness, same basis,
+and the stored windows that window_matches_config compares with the current data's.
 
 Each query looks at one (run_id, strategy) in PostgreSQL directly, so a check never loads
 partitions through an IO manager, and returns the offending keys as plain dicts. A key is
@@ -155,6 +156,30 @@ _BASIS_MISMATCHES = sa.text(
     """
 )
 
+# Only rows at an expected key: a row at another key, cost or slippage is no_unexpected_keys's.
+# Rows of a table and key that share a window are one row here, with their count.
+_STORED_WINDOWS = sa.text(
+    f"""
+    WITH {EXPECTED_CTE},
+    stored AS (
+        SELECT 'finetune_results' AS table_name, crypto, fold_id, cost_bps, slippage_bps,
+               train_start, train_end, test_start, test_end, n_test_bars
+        FROM finetune_results WHERE run_id = :run_id AND strategy = :strategy
+        UNION ALL
+        SELECT 'finetune_baselines', crypto, fold_id, cost_bps, slippage_bps,
+               train_start, train_end, test_start, test_end, n_test_bars
+        FROM finetune_baselines WHERE run_id = :run_id AND strategy = :strategy
+    )
+    SELECT s.crypto, s.fold_id, s.cost_bps, s.slippage_bps, s.table_name AS "table",
+           s.train_start, s.train_end, s.test_start, s.test_end, s.n_test_bars,
+           count(*) AS n_rows
+    FROM stored AS s
+    JOIN expected AS e USING (crypto, fold_id, cost_bps, slippage_bps)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    """
+)
+
 
 def _rows(connection: Connection, query: sa.TextClause, **params: object) -> list[dict]:
     return [dict(row._mapping) for row in connection.execute(query, params)]
@@ -204,3 +229,13 @@ def missing_unique_constraints(connection: Connection) -> list[dict]:
 def basis_mismatches(connection: Connection, run_id: str, strategy: str) -> list[dict]:
     """Return each baseline row whose test window differs from its model rows, or has none."""
     return _rows(connection, _BASIS_MISMATCHES, run_id=run_id, strategy=strategy)
+
+
+def stored_windows(
+    connection: Connection, run_id: str, strategy: str, expected: Sequence[ExpectedKey]
+) -> list[dict]:
+    """Return each distinct window stored at an expected key, per table, with its row count
+    (crypto, fold_id, cost_bps, slippage_bps, table, train/test start and end, n_test_bars)."""
+    return _rows(
+        connection, _STORED_WINDOWS, run_id=run_id, strategy=strategy, **expected_params(expected)
+    )
