@@ -260,8 +260,8 @@ try:
     with stop_on_signals():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, fail)
-        print("ready", flush=True)
         try:
+            print("ready", flush=True)
             time.sleep(60)
         except StepFailed:
             print("step failed", flush=True)
