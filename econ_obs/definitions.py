@@ -18,9 +18,9 @@ from econ_obs.defs.io_manager import PartitionedPickleIOManager
 from econ_obs.defs.partitions import sweep_partitions
 from econ_obs.defs.report import build_report_asset
 from econ_obs.defs.resources import postgres_from_env
-from econ_obs.defs.schedules import build_sweep_job, build_sweep_schedule
+from econ_obs.defs.schedules import build_stage_chain_sensor, build_sweep_schedule
 from econ_obs.defs.sensors import sweep_alert_sensor
-from econ_obs.defs.sweep import sweep_plan
+from econ_obs.defs.sweep import stage_job, sweep_plan
 
 # MultiPartitionMapping and friends are marked beta; the design depends on them on purpose.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -38,7 +38,7 @@ def default_resources() -> dict:
 
 
 def build_definitions(config: SweepConfig, resources: dict | None = None) -> dg.Definitions:
-    """Return the asset graph, checks, sensor, job and schedule of one sweep."""
+    """Return the asset graph, checks, stage jobs, schedule and sensors of one sweep."""
     parts = sweep_partitions(
         config.data_cryptos,
         config.cryptos,
@@ -51,13 +51,13 @@ def build_definitions(config: SweepConfig, resources: dict | None = None) -> dg.
     assets.append(build_report_asset(config, model_results))
     checks = build_checks(config, model_results)
     plan = sweep_plan(assets)
-    sweep_job = build_sweep_job([*assets, *checks], default_resources)
+    jobs = [stage_job(stage) for stage in plan]
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[sweep_job],
-        schedules=[build_sweep_schedule(config, plan, sweep_job)],
-        sensors=[sweep_alert_sensor],
+        jobs=jobs,
+        schedules=[build_sweep_schedule(config, plan, jobs)],
+        sensors=[sweep_alert_sensor, build_stage_chain_sensor(config, plan, jobs)],
         resources=default_resources() if resources is None else resources,
     )
 

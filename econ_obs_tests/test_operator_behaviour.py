@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 from econ_obs.definitions import STORAGE_DIR_ENV_VAR, build_definitions
 from econ_obs.defs.checks import OFFENDING_TABLE
-from econ_obs.defs.schedules import JOB_NAME, plan_run_config
 from econ_obs.defs.sensors import sweep_alert_sensor
-from econ_obs.defs.sweep import run_sweep, sweep_plan
+from econ_obs.defs.sweep import run_sweep, stage_job_name, stage_tags, sweep_plan
 from econ_obs.store.database import DATABASE_ENV_VAR
 from econ_obs_tests.conftest import run_small_sweep
 
@@ -129,8 +128,8 @@ def test_a_run_launched_without_tags_still_names_its_sweep_key_and_cause(
     assert detail(alert)["cause"].startswith("feature_slice partition 'BTCUSDT|1' has not been")
 
 
-def test_a_failed_check_in_a_sweep_job_alerts_once_per_key_and_not_per_run(
-    small_config, sweep_resources, instance, engine, monkeypatch, tmp_path
+def test_a_failed_check_in_a_stage_run_alerts_once_per_key(
+    small_config, sweep_resources, instance, engine, monkeypatch
 ):
     run_small_sweep(small_config, sweep_resources, instance)
     with engine.begin() as connection:
@@ -140,19 +139,22 @@ def test_a_failed_check_in_a_sweep_job_alerts_once_per_key_and_not_per_run(
                 "AND cost_bps = 30 AND baseline_type = 'random'"
             )
         )
-    # The sweep_job resolves its resources from the environment when it runs, as in the UI.
+    # The code location's own stage job, with the resources it resolves from the environment
+    # when a run starts, as a launch from the UI or the schedule would run it.
     monkeypatch.setenv(DATABASE_ENV_VAR, sweep_resources["postgres"].database_url)
     monkeypatch.setenv(STORAGE_DIR_ENV_VAR, sweep_resources["slice_io_manager"].base_dir)
     defs = build_definitions(small_config)
-    plan = sweep_plan(list(defs.assets))
-    results_stage = type(plan[-1])("model_results", ("model_results",), plan[-1].partition_keys)
+    results_stage = sweep_plan(list(defs.assets))[-1]
+    job = defs.resolve_job_def(stage_job_name(results_stage))
+    (model_results,) = [a.key for a in defs.assets if a.key.to_user_string() == "model_results"]
 
-    outer = defs.get_job_def(JOB_NAME).execute_in_process(
-        run_config=plan_run_config(small_config, [results_stage]),
+    run = job.execute_in_process(
         instance=instance,
+        asset_selection=[model_results],  # baseline_rows would write the row back
+        tags=stage_tags(results_stage, small_config.run_id),
         raise_on_error=False,
     )
-    assert not outer.success
+    assert not run.success
 
     cursor = evaluate_sensor(instance, sweep_resources, defs)
     evaluate_sensor(instance, sweep_resources, defs, cursor)  # nothing new the second time
@@ -162,7 +164,7 @@ def test_a_failed_check_in_a_sweep_job_alerts_once_per_key_and_not_per_run(
         ("baselines_incomplete", "ETHUSDT", 1, 30, 1.0)
     ]
     (alert,) = alerts
-    assert alert.run_id == "test_run" and alert.dagster_run_id != outer.run_id
+    assert alert.run_id == "test_run" and alert.dagster_run_id == run.run_id
     assert detail(alert) == {"missing": ["random"]}
 
 

@@ -1,4 +1,5 @@
-"""sweep_schedule: what one tick requests, and that running the request fills the database."""
+"""sweep_schedule and sweep_stage_chain: a tick requests the first stage's job, each success
+requests the next, and running those requests in order fills the database."""
 
 from __future__ import annotations
 
@@ -11,29 +12,58 @@ import sqlalchemy as sa
 
 from econ_obs.definitions import build_definitions
 from econ_obs.defs.partitions import decode_result_key, decode_slice_key
-from econ_obs.defs.schedules import JOB_NAME, OP_NAME, SCHEDULE_NAME
-from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SWEEP_STAGE_TAG
+from econ_obs.defs.schedules import (
+    CHAIN_SENSOR_NAME,
+    SCHEDULE_NAME,
+    SWEEP_TICK_TAG,
+    next_stage_request,
+)
+from econ_obs.defs.sweep import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SWEEP_RUN_ID_TAG,
+    SWEEP_STAGE_TAG,
+    stage_job_name,
+    sweep_plan,
+)
 from econ_obs.store.database import render
 
 TICK_TIME = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)
 RESULT_ASSETS = ("baseline_rows", "model_results")
+STAGE_JOBS = ["stage__market_bars", "stage__feature_slice", "stage__baseline_rows__model_results"]
 
 
 @pytest.fixture
 def defs(small_config) -> dg.Definitions:
-    # The default resources are bound to environment variables read only when a run starts;
-    # the job's op builds its own from the environment when it runs.
+    # The default resources are bound to environment variables read only when a run starts.
     return build_definitions(small_config)
 
 
-def _tick(defs: dg.Definitions) -> list[dg.RunRequest]:
+@pytest.fixture
+def plan(defs):
+    return sweep_plan(list(defs.assets))
+
+
+def _tick(defs: dg.Definitions, instance=None, when: datetime = TICK_TIME):
+    if instance is None:  # an instance with no runs: nothing holds the tick back
+        with dg.instance_for_test() as empty:
+            return _tick(defs, empty, when)
     schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
-    context = dg.build_schedule_context(scheduled_execution_time=TICK_TIME)
-    return list(schedule.evaluate_tick(context).run_requests or [])
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    return schedule.evaluate_tick(context)
 
 
-def _stages(request: dg.RunRequest) -> list[dict]:
-    return request.run_config["ops"][OP_NAME]["config"]["stages"]
+def _finished_run(request: dg.RunRequest, status=dg.DagsterRunStatus.SUCCESS) -> dg.DagsterRun:
+    return dg.DagsterRun(job_name=request.job_name, tags=request.tags, status=status)
+
+
+def _chain(defs, plan) -> list[dg.RunRequest]:
+    """Every request of one scheduled sweep: the tick's, then the sensor's after each success."""
+    (request,) = _tick(defs).run_requests
+    requests = [request]
+    while (request := next_stage_request(plan, _finished_run(request), "test_run")) is not None:
+        requests.append(request)
+    return requests
 
 
 def test_schedule_runs_on_the_configured_cron_in_utc(defs, small_config):
@@ -42,31 +72,77 @@ def test_schedule_runs_on_the_configured_cron_in_utc(defs, small_config):
     assert small_config.schedule_cron == "30 3 * * *"
     assert schedule.cron_schedule == "30 3 * * *"
     assert schedule.execution_timezone == "UTC"
-    assert schedule.job_name == JOB_NAME
+    assert schedule.job_name == "stage__market_bars"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def(CHAIN_SENSOR_NAME)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sorted(target.job_name for target in sensor.targets) == sorted(STAGE_JOBS[1:])
 
 
-def test_a_tick_requests_one_run_of_the_sweep_job_tagged_with_the_sweep(defs):
-    requests = _tick(defs)
+def test_each_stage_is_a_named_job_of_the_code_location(defs, plan):
+    assert [stage_job_name(stage) for stage in plan] == STAGE_JOBS
+    for stage in plan:
+        job = defs.resolve_job_def(stage_job_name(stage))
+        selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+        assert selected == set(stage.asset_keys)
 
-    assert len(requests) == 1
-    (request,) = requests
-    assert request.job_name in (None, JOB_NAME)  # None: the schedule's own job
+
+def test_a_tick_requests_the_first_stage_tagged_with_the_sweep_and_the_tick(defs, plan):
+    (request,) = _tick(defs).run_requests
+
+    assert request.job_name == "stage__market_bars"
     assert request.tags[SWEEP_RUN_ID_TAG] == "test_run"
-    assert request.run_config["ops"][OP_NAME]["config"]["sweep_run_id"] == "test_run"
-    # The plan does not depend on the tick's time: every tick re-runs the whole sweep.
-    later = dg.build_schedule_context(scheduled_execution_time=datetime(2027, 6, 1, tzinfo=UTC))
-    again = defs.resolve_schedule_def(SCHEDULE_NAME).evaluate_tick(later).run_requests
-    assert again[0].run_config == request.run_config
+    assert request.tags[SWEEP_TICK_TAG] == TICK_TIME.isoformat()
+    assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == plan[0].partition_keys[0]
+    assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == plan[0].partition_keys[-1]
+    # The stages do not depend on the tick's time: every tick re-runs the whole sweep.
+    (later,) = _tick(defs, when=datetime(2027, 6, 1, tzinfo=UTC)).run_requests
+    assert {k: v for k, v in later.tags.items() if k != SWEEP_TICK_TAG} == {
+        k: v for k, v in request.tags.items() if k != SWEEP_TICK_TAG
+    }
 
 
-def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, small_config):
-    (request,) = _tick(defs)
+def test_a_success_requests_the_next_stage_and_nothing_else_does(defs, plan):
+    requests = _chain(defs, plan)
+
+    assert [r.job_name for r in requests] == STAGE_JOBS
+    assert len({r.run_key for r in requests}) == 3  # one per stage and tick: never twice
+    assert {r.tags[SWEEP_TICK_TAG] for r in requests} == {TICK_TIME.isoformat()}
+    first = requests[0]
+    # A run launched by hand (no tick tag), or of another sweep, starts no chain.
+    manual = dg.DagsterRun(
+        job_name=first.job_name, tags={k: v for k, v in first.tags.items() if k != SWEEP_TICK_TAG}
+    )
+    assert next_stage_request(plan, manual, "test_run") is None
+    assert next_stage_request(plan, _finished_run(first), "another_run") is None
+
+
+@pytest.mark.parametrize("sweep_run_id", ["test_run", "another_run"])
+def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id):
+    (request,) = _tick(defs).run_requests
+    running = dg.DagsterRun(
+        job_name=request.job_name,
+        tags={**request.tags, SWEEP_RUN_ID_TAG: sweep_run_id},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    with dg.instance_for_test() as instance:
+        instance.add_run(running)
+
+        result = _tick(defs, instance, datetime(2026, 1, 6, 3, 30, tzinfo=UTC))
+
+    if sweep_run_id == "test_run":
+        assert not result.run_requests
+        assert "sweep 'test_run' is still running" in result.skip_message
+    else:  # another sweep's run does not hold this one back
+        assert [r.job_name for r in result.run_requests] == ["stage__market_bars"]
+
+
+def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, plan, small_config):
     covered = Counter(
         (asset, key)
-        for stage in _stages(request)
-        for asset in stage["asset_keys"]
-        for key in (stage["partition_keys"] if asset != "sweep_report" else [None])
+        for stage in plan
+        for asset in stage.asset_keys
+        for key in (stage.partition_keys if asset != "sweep_report" else [None])
     )
 
     cryptos = small_config.cryptos
@@ -85,20 +161,15 @@ def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, smal
         + [("sweep_report", None)]
     )
     assert covered == expected
-    assert "sweep_report" in _stages(request)[-1]["asset_keys"]
+    assert "sweep_report" in plan[-1].asset_keys
     # Every key of a stage is a key of its assets' partitions, decoded by the one codec.
-    by_name = {stage["asset_keys"][0]: stage["partition_keys"] for stage in _stages(request)}
+    by_name = {stage.asset_keys[0]: stage.partition_keys for stage in plan}
     assert {decode_slice_key(k).crypto for k in by_name["feature_slice"]} == set(cryptos)
     assert len({decode_result_key(k) for k in by_name["baseline_rows"]}) == 8
 
 
-def test_the_stages_are_in_dependency_order(defs):
-    (request,) = _tick(defs)
-    stage_of = {
-        asset: number
-        for number, stage in enumerate(_stages(request))
-        for asset in stage["asset_keys"]
-    }
+def test_the_stages_are_in_dependency_order(defs, plan):
+    stage_of = {asset: number for number, stage in enumerate(plan) for asset in stage.asset_keys}
 
     assert set(stage_of) == {a.key.to_user_string() for a in defs.assets}
     for asset in defs.assets:
@@ -110,27 +181,28 @@ def test_the_stages_are_in_dependency_order(defs):
                 assert stage_of[upstream.to_user_string()] < stage_of[name], (upstream, name)
             else:
                 assert stage_of[upstream.to_user_string()] <= stage_of[name], (upstream, name)
-    assert [stage["asset_keys"][0] for stage in _stages(request)] == [
+    assert [stage.asset_keys[0] for stage in plan] == [
         "market_bars",
         "feature_slice",
         "baseline_rows",
     ]
 
 
-def test_the_requested_run_materialises_the_sweep_into_the_database(
-    defs, engine, database_url, instance, tmp_path, monkeypatch
+def test_the_requested_runs_materialise_the_sweep_into_the_database(
+    defs, plan, engine, database_url, instance, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("ECON_OBS_DATABASE_URL", render(database_url))
     monkeypatch.setenv("ECON_OBS_DAGSTER_STORAGE_DIR", str(tmp_path / "storage"))
-    (request,) = _tick(defs)
-    job = defs.resolve_job_def(JOB_NAME)
+    (request,) = _tick(defs).run_requests
+    stage_runs = []
+    while request is not None:  # what the daemon does: launch, then the sensor's next request
+        result = defs.resolve_job_def(request.job_name).execute_in_process(
+            instance=instance, tags=request.tags
+        )
+        assert result.success, request.job_name
+        stage_runs.append(instance.get_run_by_id(result.run_id))
+        request = next_stage_request(plan, stage_runs[-1], "test_run")
 
-    result = job.execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags
-    )
-
-    assert result.success
-    assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
     with engine.connect() as connection:
         n_results, n_result_keys = connection.execute(
             sa.text(
@@ -152,15 +224,10 @@ def test_the_requested_run_materialises_the_sweep_into_the_database(
     assert (n_results, n_result_keys) == (16, 8)
     assert dict(baselines) == {"buy_and_hold": 8, "random": 8, "naive": 8}
 
-    # One ranged run per stage, on the same instance, tagged with the sweep and its stage.
-    stage_runs = instance.get_runs(filters=dg.RunsFilter(tags={SWEEP_RUN_ID_TAG: "test_run"}))
-    stage_runs = [run for run in stage_runs if run.job_name != JOB_NAME]
-    assert sorted(run.tags[SWEEP_STAGE_TAG] for run in stage_runs) == sorted(
-        stage["name"] for stage in _stages(request)
-    )
+    # One ranged run per stage, of its own job, tagged with the sweep and its stage.
+    assert [run.job_name for run in stage_runs] == STAGE_JOBS
+    assert [run.tags[SWEEP_STAGE_TAG] for run in stage_runs] == [stage.name for stage in plan]
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in stage_runs)
-    last_name = _stages(request)[-1]["name"]
-    last_stage = next(run for run in stage_runs if run.tags[SWEEP_STAGE_TAG] == last_name)
-    assert stored_run_ids == {last_stage.run_id}
+    assert stored_run_ids == {stage_runs[-1].run_id}
     report = instance.get_latest_materialization_event(dg.AssetKey("sweep_report"))
-    assert report is not None and report.run_id == last_stage.run_id
+    assert report is not None and report.run_id == stage_runs[-1].run_id

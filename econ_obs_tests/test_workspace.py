@@ -120,9 +120,9 @@ def test_workspace_yaml_loads_the_whole_code_location(tmp_path, small_sweep_path
         "unique_per_partition",
         "window_matches_config",
     ]
-    assert location["sensors"] == ["sweep_alert_sensor"]
+    assert location["sensors"] == ["sweep_alert_sensor", "sweep_stage_chain"]
     assert location["schedules"] == {"sweep_schedule": "30 3 * * *"}
-    assert "sweep_job" in location["jobs"]
+    assert {"stage__market_bars", "stage__feature_slice"} <= set(location["jobs"])
     # The code server saw ECON_OBS_SWEEP: the small sweep's partitions, not the default's.
     assert location["result_keys"] == SMALL_RESULT_KEYS
 

@@ -1,95 +1,118 @@
-"""sweep_schedule: the nightly (UTC) sweep, as one `sweep_job` run that drives the stages.
+"""sweep_schedule and sweep_stage_chain: the nightly (UTC) sweep through Dagster's run queue.
 
-A schedule can only launch runs, and the three stages of a sweep must run in order, so the
-schedule requests one run of `sweep_job`, whose op materialises the stages one ranged run
-after another (see defs/sweep.py). The request carries the whole plan in its run config, so
-what a tick will materialise is visible in the UI and in tests.
+A sweep is three stage runs that must run in order (defs/sweep.py). The schedule requests
+the first stage's job; when a stage run of a scheduled sweep succeeds, the run-status sensor
+`sweep_stage_chain` requests the next one. Every run is launched by the daemon through the
+run queue and the run launcher, so run monitoring, cancellation from the UI, re-execution and
+the queue's concurrency limits all apply, and each asset page lists the automation that
+materialises it. A failed stage ends the chain: nothing later runs on its partial output.
+
+Decisions, also in the README:
+- The schedule is on by default (`DefaultScheduleStatus.RUNNING`): the sweep is meant to run
+  nightly; turn it off in the UI (Automation) to stop it.
+- A missed tick fires once when the daemon comes back (Dagster's behaviour: the most recent
+  missed tick only), so a night the daemon was down is caught up, never several.
+- Overlapping sweeps of one run_id never run: a tick is skipped while any run of the sweep is
+  queued or in progress, and `dagster.yaml`'s run queue admits one run per `econ_obs/run_id`
+  value at a time (for runs launched from the UI too).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
 from econ_obs.config import SweepConfig
-from econ_obs.defs.sweep import SweepStage, run_sweep
+from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SweepStage, stage_job_name, stage_tags
 
 SCHEDULE_NAME = "sweep_schedule"
-JOB_NAME = "sweep_job"
-OP_NAME = "run_sweep_stages"
+CHAIN_SENSOR_NAME = "sweep_stage_chain"
+# Which scheduled sweep a stage run belongs to: the tick's time; links its stage runs.
+SWEEP_TICK_TAG = "econ_obs/sweep_tick"
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
-class StageConfig(dg.Config):
-    name: str
-    asset_keys: list[str]
-    partition_keys: list[str]
+def stage_request(stage: SweepStage, sweep_run_id: str, tick: str) -> dg.RunRequest:
+    """Return the run request of one stage of the scheduled sweep started at `tick`."""
+    return dg.RunRequest(
+        run_key=f"{tick}|{stage.name}",
+        job_name=stage_job_name(stage),
+        tags={**stage_tags(stage, sweep_run_id), SWEEP_TICK_TAG: tick},
+    )
 
 
-class SweepJobConfig(dg.Config):
-    sweep_run_id: str
-    stages: list[StageConfig]
+def next_stage_request(
+    plan: Sequence[SweepStage], run: dg.DagsterRun, sweep_run_id: str
+) -> dg.RunRequest | None:
+    """Return the request of the stage after `run`'s, or None when `run` is not a scheduled
+    stage run of this sweep or was the last stage."""
+    tick = run.tags.get(SWEEP_TICK_TAG)
+    if tick is None or run.tags.get(SWEEP_RUN_ID_TAG) != sweep_run_id:
+        return None
+    names = [stage_job_name(stage) for stage in plan]
+    if run.job_name not in names[:-1]:
+        return None
+    return stage_request(plan[names.index(run.job_name) + 1], sweep_run_id, tick)
 
 
-def plan_run_config(config: SweepConfig, plan: Sequence[SweepStage]) -> dict:
-    """Return the run config of a sweep_job run covering `plan`."""
-    stages = [
-        {"name": s.name, "asset_keys": list(s.asset_keys), "partition_keys": list(s.partition_keys)}
-        for s in plan
-    ]
-    return {"ops": {OP_NAME: {"config": {"sweep_run_id": config.run_id, "stages": stages}}}}
-
-
-def build_sweep_job(
-    assets_and_checks: Sequence, resources_factory: Callable[[], dict]
-) -> dg.JobDefinition:
-    """Return the op job that runs a planned sweep stage by stage on the run's instance."""
-
-    @dg.op(name=OP_NAME)
-    def run_sweep_stages(context: dg.OpExecutionContext, config: SweepJobConfig) -> None:
-        plan = [
-            SweepStage(s.name, tuple(s.asset_keys), tuple(s.partition_keys)) for s in config.stages
-        ]
-        outcomes = run_sweep(
-            assets_and_checks,
-            plan,
-            context.instance,
-            resources_factory(),
-            config.sweep_run_id,
-            progress=context.log.info,
+def active_runs(instance: dg.DagsterInstance, sweep_run_id: str) -> list[dg.DagsterRun]:
+    """Return the runs of this sweep that are queued or in progress."""
+    return list(
+        instance.get_runs(
+            filters=dg.RunsFilter(tags={SWEEP_RUN_ID_TAG: sweep_run_id}, statuses=ACTIVE_STATUSES)
         )
-        failed = [o for o in outcomes if not o.success]
-        if failed:
-            raise dg.Failure(
-                description=f"sweep stage {failed[0].stage.name} failed "
-                f"(dagster run {failed[0].dagster_run_id}); failed checks: "
-                f"{', '.join(failed[0].failed_checks) or 'none'}"
-            )
-
-    @dg.job(name=JOB_NAME, description="The whole sweep: every stage, in dependency order.")
-    def sweep_job() -> None:
-        run_sweep_stages()
-
-    return sweep_job
+    )
 
 
 def build_sweep_schedule(
-    config: SweepConfig, plan: Sequence[SweepStage], job: dg.JobDefinition
+    config: SweepConfig, plan: Sequence[SweepStage], jobs: Sequence
 ) -> dg.ScheduleDefinition:
-    """Return the cron schedule (UTC) that requests the whole sweep once per tick."""
+    """Return the cron schedule (UTC) that starts a sweep with its first stage's run."""
 
     @dg.schedule(
         name=SCHEDULE_NAME,
         cron_schedule=config.schedule_cron,
         execution_timezone="UTC",
-        job=job,
+        job=jobs[0],
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Runs sweep {config.run_id!r} ({config.source_path.name}) on "
-        f"'{config.schedule_cron}' UTC.",
+        description=f"Starts sweep {config.run_id!r} ({config.source_path.name}) on "
+        f"'{config.schedule_cron}' UTC; {CHAIN_SENSOR_NAME} runs the later stages.",
     )
-    def sweep_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        return dg.RunRequest(
-            run_key=None,
-            run_config=plan_run_config(config, plan),
-            tags={"econ_obs/run_id": config.run_id},
-        )
+    def sweep_schedule(context: dg.ScheduleEvaluationContext):
+        running = active_runs(context.instance, config.run_id)
+        if running:
+            return dg.SkipReason(
+                f"sweep {config.run_id!r} is still running (dagster run "
+                f"{running[0].run_id[:8]}, {running[0].job_name}); this tick is skipped"
+            )
+        tick = context.scheduled_execution_time.isoformat()
+        return stage_request(plan[0], config.run_id, tick)
 
     return sweep_schedule
+
+
+def build_stage_chain_sensor(
+    config: SweepConfig, plan: Sequence[SweepStage], jobs: Sequence
+) -> dg.RunStatusSensorDefinition:
+    """Return the sensor that requests a scheduled sweep's next stage when one succeeds."""
+
+    @dg.run_status_sensor(
+        name=CHAIN_SENSOR_NAME,
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=list(jobs[:-1]),
+        request_jobs=list(jobs[1:]),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=5,
+        description=f"Runs the next stage of a scheduled sweep {config.run_id!r} when a stage "
+        "run succeeds; a failed stage ends the sweep.",
+    )
+    def sweep_stage_chain(context: dg.RunStatusSensorContext):
+        request = next_stage_request(plan, context.dagster_run, config.run_id)
+        return request if request is not None else dg.SkipReason("not a scheduled stage run")
+
+    return sweep_stage_chain

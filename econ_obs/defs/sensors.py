@@ -6,12 +6,10 @@ failed check fails its run; for each failed run:
 
 - a failed check writes one alerts row per offending key (`baselines_incomplete`, ...) and
   nothing for the run: the run failed *because* of those keys;
-- a `sweep_job` run that failed because one of its stage runs failed writes nothing: that
-  stage run has its own alerts;
 - any other failure writes one `sweep_run_failed` row, with the sweep's run_id (the run's
-  tag, the sweep_job's run config, or the asset definitions it materialised), the key when
-  the run had a single result partition, and the failure's cause (the first line of the step
-  failure) in its detail.
+  tag, or the asset definitions it materialised), the key when the run had a single result
+  partition, and the failure's cause (the first line of the step failure) in its detail.
+  A sweep is its stage runs alone (no run wraps them), so a failure is one failed run.
 
 Each alert is logged once, as one structured line on the sensor's own log (`event=... run_id=...
 crypto=... fold_id=... cost_bps=...`). Slack gets a summary when ECON_OBS_SLACK_TOKEN and
@@ -20,7 +18,6 @@ ECON_OBS_SLACK_CHANNEL are set (needs dagster-slack; off by default).
 
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -28,7 +25,6 @@ from econ_obs.defs.checks import CHECK_EVENTS, OFFENDING_KEYS
 from econ_obs.defs.metadata import SWEEP_RUN_ID_METADATA, SWEEP_STRATEGY_METADATA
 from econ_obs.defs.partitions import PartitionKeyError, decode_result_key
 from econ_obs.defs.resources import PostgresResource
-from econ_obs.defs.schedules import JOB_NAME, OP_NAME
 from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SWEEP_STAGE_TAG
 from econ_obs.store.alerts import alert_line, insert_alerts
 
@@ -109,7 +105,7 @@ def _asset_metadata(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> 
     if repository is None:
         return {}
     definitions = repository.assets_defs_by_key
-    keys = list(run.asset_selection or ()) or list(definitions)  # an op job: the location's
+    keys = list(run.asset_selection or ()) or list(definitions)
     for key in keys:
         assets_def = definitions.get(key)
         metadata = assets_def.specs_by_key[key].metadata if assets_def else {}
@@ -123,12 +119,10 @@ def _asset_metadata(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> 
 
 def sweep_identity(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> dict:
     """Return the sweep's run_id (and strategy when known): the run's tag, else the
-    sweep_job's run config, else the metadata of the assets it materialised."""
+    metadata of the assets it materialised."""
     declared = _asset_metadata(context, run)
-    op_config = (run.run_config or {}).get("ops", {}).get(OP_NAME, {}).get("config", {})
-    run_id = run.tags.get(SWEEP_RUN_ID_TAG) or op_config.get("sweep_run_id")
     return {
-        "run_id": run_id or declared.get("run_id"),
+        "run_id": run.tags.get(SWEEP_RUN_ID_TAG) or declared.get("run_id"),
         "strategy": declared.get("strategy"),
     }
 
@@ -144,26 +138,6 @@ def _partition_key_fields(run: dg.DagsterRun) -> dict:
     return {field: getattr(key, field) for field in _KEY_FIELDS}
 
 
-def _failed_stage_run(instance: dg.DagsterInstance, run: dg.DagsterRun, sweep_run_id) -> bool:
-    """True when a stage run of this sweep_job run failed while it ran (it has its alerts)."""
-    if run.job_name != JOB_NAME or not sweep_run_id:
-        return False
-    outer = instance.get_run_record_by_id(run.run_id)
-    if outer is None:
-        return False
-    ended = datetime.fromtimestamp(outer.end_time, UTC) if outer.end_time else None
-    stages = instance.get_run_records(
-        dg.RunsFilter(
-            tags={SWEEP_RUN_ID_TAG: sweep_run_id},
-            statuses=[dg.DagsterRunStatus.FAILURE],
-            created_after=outer.create_timestamp,
-            created_before=ended,
-        )
-    )
-    # A scheduled sweep_job run carries the same tag; only its stage runs count.
-    return any(stage.dagster_run.job_name != JOB_NAME for stage in stages)
-
-
 def run_alerts(context: dg.SensorEvaluationContext, record: dg.EventLogRecord) -> list[dict]:
     """Return the alerts of one failed run: one per offending key of its failed checks, or one
     for the run with its cause, or none when a stage run of the same sweep already says it."""
@@ -177,13 +151,10 @@ def run_alerts(context: dg.SensorEvaluationContext, record: dg.EventLogRecord) -
     run = instance.get_run_by_id(record.run_id)
     if run is None:
         return []
-    identity = sweep_identity(context, run)
-    if _failed_stage_run(instance, run, identity["run_id"]):
-        return []
     return [
         {
             "event": RUN_FAILED_EVENT,
-            **identity,
+            **sweep_identity(context, run),
             **_partition_key_fields(run),
             "dagster_run_id": record.run_id,
             "detail": {

@@ -3,6 +3,9 @@
 Dagster puts assets with different partitions definitions in different runs, so a sweep is
 three ranged runs in dependency order: market_bars (crypto), feature_slice (crypto x fold),
 then baseline_rows, model_results, their checks and sweep_report (crypto x fold_cost).
+Each stage is a named asset job of the code location (`stage__market_bars`, ...), whether
+`econ-obs sweep` runs it in-process or the schedule launches it through the run queue, so
+every stage run in the UI names its job and a failed one can be re-executed from there.
 A stage that fails stops the sweep; its partitions' earlier rows are left as they were.
 Each run carries the process's tags (``store.orphans``), so a run whose process was killed
 can be told from one still running, and a stage's failure keeps the error its step raised.
@@ -126,6 +129,51 @@ def sweep_plan(assets: Sequence[dg.AssetsDefinition]) -> list[SweepStage]:
     return plan
 
 
+def stage_job_name(stage: SweepStage) -> str:
+    """Return the name of the asset job that runs `stage`: `stage__feature_slice`, ..."""
+    return "stage__" + stage.name.replace("+", "__")
+
+
+def stage_job(stage: SweepStage) -> dg.UnresolvedAssetJobDefinition:
+    """Return the asset job of one stage: its assets and the checks that target them."""
+    return dg.define_asset_job(
+        stage_job_name(stage),
+        selection=dg.AssetSelection.assets(*stage.asset_keys),
+        description=f"Sweep stage {stage.name}: one ranged run over its "
+        f"{len(stage.partition_keys)} partitions.",
+    )
+
+
+def stage_tags(stage: SweepStage, sweep_run_id: str) -> dict[str, str]:
+    """Return the tags of a stage run: its partition range, its sweep and its stage."""
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: stage.partition_keys[0],
+        ASSET_PARTITION_RANGE_END_TAG: stage.partition_keys[-1],
+        SWEEP_RUN_ID_TAG: sweep_run_id,
+        SWEEP_STAGE_TAG: stage.name,
+    }
+
+
+def _execute_stage(
+    assets_and_checks: Sequence,
+    stage: SweepStage,
+    instance: dg.DagsterInstance,
+    resources: dict,
+    tags: dict[str, str],
+    log_level: str,
+) -> dg.ExecuteInProcessResult:
+    assets = [a for a in assets_and_checks if isinstance(a, dg.AssetsDefinition)]
+    checks = [c for c in assets_and_checks if not isinstance(c, dg.AssetsDefinition)]
+    job = stage_job(stage)
+    defs = dg.Definitions(assets=assets, asset_checks=checks, jobs=[job], resources=resources)
+    return defs.resolve_job_def(job.name).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags=tags,
+    )
+
+
 def run_sweep(
     assets_and_checks: Sequence,
     plan: Sequence[SweepStage],
@@ -135,26 +183,14 @@ def run_sweep(
     progress: Callable[[str], None] = print,
     log_level: str = "INFO",
 ) -> list[StageOutcome]:
-    """Materialise each stage as one ranged run on `instance`; stop at the first failure."""
+    """Run each stage's job in-process as one ranged run on `instance`; stop at the first
+    failure."""
     outcomes = []
     for number, stage in enumerate(plan, start=1):
         progress(f"[{number}/{len(plan)}] {stage.name}: {len(stage.partition_keys)} partitions ...")
         started = time.perf_counter()
-        result = dg.materialize(
-            assets_and_checks,
-            selection=list(stage.asset_keys),
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: stage.partition_keys[0],
-                ASSET_PARTITION_RANGE_END_TAG: stage.partition_keys[-1],
-                SWEEP_RUN_ID_TAG: sweep_run_id,
-                SWEEP_STAGE_TAG: stage.name,
-                **process_tags(),
-            },
-        )
+        tags = {**stage_tags(stage, sweep_run_id), **process_tags()}
+        result = _execute_stage(assets_and_checks, stage, instance, resources, tags, log_level)
         failed_checks = tuple(
             evaluation.check_name
             for evaluation in result.get_asset_check_evaluations()
