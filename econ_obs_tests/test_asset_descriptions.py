@@ -35,7 +35,7 @@ CATALOG_TYPES = {
 def specs(config) -> dict[str, dg.AssetSpec]:
     defs = build_definitions(config, resources={})
     return {
-        key.to_user_string(): spec
+        key.path[-1]: spec
         for assets_def in defs.assets
         for key, spec in assets_def.specs_by_key.items()
     }
@@ -101,7 +101,9 @@ def test_each_result_materialisation_names_its_table_rows_and_comparison(
     assert ours == []  # e.g. AssetExecutionContext.run_id, deprecated in 1.13
 
     def latest(asset: str) -> dict:
-        records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+        records = instance.fetch_materializations(
+            dg.AssetKey(["test_run", asset]), limit=100
+        ).records
         return {r.partition_key: r.asset_materialization.metadata for r in records}
 
     results, baselines = latest("model_results"), latest("baseline_rows")

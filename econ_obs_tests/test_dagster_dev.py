@@ -153,7 +153,10 @@ def test_db_start_then_a_bare_dagster_dev_serves_the_code_location(
     loaded = location["locationOrLoadError"]
     assert loaded["__typename"] == "RepositoryLocation", loaded
     (repository,) = loaded["repositories"]
-    assert sorted("/".join(n["assetKey"]["path"]) for n in repository["assetNodes"]) == ASSETS
+    # The packaged default sweep, its keys prefixed with its run_id.
+    assert sorted("/".join(n["assetKey"]["path"]) for n in repository["assetNodes"]) == [
+        f"default/{asset}" for asset in ASSETS
+    ]
     assert heartbeats > 0
     assert "Loaded environment variables from .env file: ECON_OBS_DATABASE_URL" in output
     assert alive == [], [process.cmdline() for process in alive]

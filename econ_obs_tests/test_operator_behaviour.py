@@ -17,8 +17,8 @@ from econ_obs.store.database import DATABASE_ENV_VAR
 from econ_obs_tests.conftest import run_small_sweep
 
 MISSING_SLICE = re.compile(
-    r"^feature_slice partition '(BTCUSDT|ETHUSDT)\|[01]' has not been materialised \(no .+\); "
-    r"materialise it first$"
+    r"^test_run/feature_slice partition '(BTCUSDT|ETHUSDT)\|[01]' has not been materialised "
+    r"under this config \(no .+\); materialise it first$"
 )
 
 
@@ -104,7 +104,7 @@ def test_a_run_launched_without_tags_still_names_its_sweep_key_and_cause(
 
     result = dg.materialize(
         list(defs.assets),
-        selection=["model_results"],
+        selection=["test_run/model_results"],
         partition_key=partition,
         instance=instance,
         resources=sweep_resources,
@@ -125,7 +125,9 @@ def test_a_run_launched_without_tags_still_names_its_sweep_key_and_cause(
         1.0,
     )
     assert alert.dagster_run_id == result.run_id
-    assert detail(alert)["cause"].startswith("feature_slice partition 'BTCUSDT|1' has not been")
+    assert detail(alert)["cause"].startswith(
+        "test_run/feature_slice partition 'BTCUSDT|1' has not been"
+    )
 
 
 def test_a_failed_check_in_a_stage_run_alerts_once_per_key(
@@ -146,7 +148,7 @@ def test_a_failed_check_in_a_stage_run_alerts_once_per_key(
     defs = build_definitions(small_config)
     results_stage = sweep_plan(list(defs.assets))[-1]
     job = defs.resolve_job_def(stage_job_name(results_stage))
-    (model_results,) = [a.key for a in defs.assets if a.key.to_user_string() == "model_results"]
+    (model_results,) = [a.key for a in defs.assets if a.key.path[-1] == "model_results"]
 
     run = job.execute_in_process(
         instance=instance,
@@ -198,7 +200,7 @@ def test_a_passed_check_names_no_event_and_a_failed_one_shows_its_keys_as_a_tabl
     last = sweep_plan(assets)[-1]
     (outcome,) = run_sweep(  # model_results and its checks alone: baselines stay deleted
         [*assets, *defs.asset_checks],
-        [type(last)("model_results", ("model_results",), last.partition_keys)],
+        [type(last)("model_results", ("test_run/model_results",), last.partition_keys)],
         instance,
         sweep_resources,
         small_config.run_id,

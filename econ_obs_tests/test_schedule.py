@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from econ_obs.definitions import build_definitions
 from econ_obs.defs.partitions import decode_result_key, decode_slice_key
 from econ_obs.defs.schedules import (
-    CHAIN_SENSOR_NAME,
-    SCHEDULE_NAME,
     SWEEP_TICK_TAG,
+    chain_sensor_name,
     next_stage_request,
+    schedule_name,
 )
 from econ_obs.defs.sweep import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -30,7 +30,11 @@ from econ_obs.store.database import render
 
 TICK_TIME = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)
 RESULT_ASSETS = ("baseline_rows", "model_results")
-STAGE_JOBS = ["stage__market_bars", "stage__feature_slice", "stage__baseline_rows__model_results"]
+STAGE_JOBS = [
+    "test_run__stage__market_bars",
+    "test_run__stage__feature_slice",
+    "test_run__stage__baseline_rows__model_results",
+]
 
 
 @pytest.fixture
@@ -48,9 +52,13 @@ def _tick(defs: dg.Definitions, instance=None, when: datetime = TICK_TIME):
     if instance is None:  # an instance with no runs: nothing holds the tick back
         with dg.instance_for_test() as empty:
             return _tick(defs, empty, when)
-    schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
+    (schedule,) = defs.schedules
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
     return schedule.evaluate_tick(context)
+
+
+def _name(asset_key: str) -> str:
+    return asset_key.split("/")[-1]  # test_run/market_bars: market_bars
 
 
 def _finished_run(request: dg.RunRequest, status=dg.DagsterRunStatus.SUCCESS) -> dg.DagsterRun:
@@ -67,14 +75,15 @@ def _chain(defs, plan) -> list[dg.RunRequest]:
 
 
 def test_schedule_runs_on_the_configured_cron_in_utc(defs, small_config):
-    schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
+    schedule = defs.resolve_schedule_def(schedule_name(small_config))
 
     assert small_config.schedule_cron == "30 3 * * *"
     assert schedule.cron_schedule == "30 3 * * *"
     assert schedule.execution_timezone == "UTC"
-    assert schedule.job_name == "stage__market_bars"
+    assert schedule.name == "test_run__sweep_schedule"
+    assert schedule.job_name == STAGE_JOBS[0]
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    sensor = defs.resolve_sensor_def(CHAIN_SENSOR_NAME)
+    sensor = defs.resolve_sensor_def(chain_sensor_name(small_config))
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sorted(target.job_name for target in sensor.targets) == sorted(STAGE_JOBS[1:])
 
@@ -84,13 +93,14 @@ def test_each_stage_is_a_named_job_of_the_code_location(defs, plan):
     for stage in plan:
         job = defs.resolve_job_def(stage_job_name(stage))
         selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+        assert all(key.startswith("test_run/") for key in selected)
         assert selected == set(stage.asset_keys)
 
 
 def test_a_tick_requests_the_first_stage_tagged_with_the_sweep_and_the_tick(defs, plan):
     (request,) = _tick(defs).run_requests
 
-    assert request.job_name == "stage__market_bars"
+    assert request.job_name == STAGE_JOBS[0]
     assert request.tags[SWEEP_RUN_ID_TAG] == "test_run"
     assert request.tags[SWEEP_TICK_TAG] == TICK_TIME.isoformat()
     assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == plan[0].partition_keys[0]
@@ -134,14 +144,14 @@ def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id):
         assert not result.run_requests
         assert "sweep 'test_run' is still running" in result.skip_message
     else:  # another sweep's run does not hold this one back
-        assert [r.job_name for r in result.run_requests] == ["stage__market_bars"]
+        assert [r.job_name for r in result.run_requests] == STAGE_JOBS[:1]
 
 
 def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, plan, small_config):
     covered = Counter(
         (asset, key)
         for stage in plan
-        for asset in stage.asset_keys
+        for asset in map(_name, stage.asset_keys)
         for key in (stage.partition_keys if asset != "sweep_report" else [None])
     )
 
@@ -161,9 +171,9 @@ def test_the_stages_cover_every_partition_of_every_asset_exactly_once(defs, plan
         + [("sweep_report", None)]
     )
     assert covered == expected
-    assert "sweep_report" in plan[-1].asset_keys
+    assert "test_run/sweep_report" in plan[-1].asset_keys
     # Every key of a stage is a key of its assets' partitions, decoded by the one codec.
-    by_name = {stage.asset_keys[0]: stage.partition_keys for stage in plan}
+    by_name = {_name(stage.asset_keys[0]): stage.partition_keys for stage in plan}
     assert {decode_slice_key(k).crypto for k in by_name["feature_slice"]} == set(cryptos)
     assert len({decode_result_key(k) for k in by_name["baseline_rows"]}) == 8
 
@@ -181,7 +191,7 @@ def test_the_stages_are_in_dependency_order(defs, plan):
                 assert stage_of[upstream.to_user_string()] < stage_of[name], (upstream, name)
             else:
                 assert stage_of[upstream.to_user_string()] <= stage_of[name], (upstream, name)
-    assert [stage.asset_keys[0] for stage in plan] == [
+    assert [_name(stage.asset_keys[0]) for stage in plan] == [
         "market_bars",
         "feature_slice",
         "baseline_rows",
@@ -229,5 +239,5 @@ def test_the_requested_runs_materialise_the_sweep_into_the_database(
     assert [run.tags[SWEEP_STAGE_TAG] for run in stage_runs] == [stage.name for stage in plan]
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in stage_runs)
     assert stored_run_ids == {stage_runs[-1].run_id}
-    report = instance.get_latest_materialization_event(dg.AssetKey("sweep_report"))
+    report = instance.get_latest_materialization_event(dg.AssetKey(["test_run", "sweep_report"]))
     assert report is not None and report.run_id == stage_runs[-1].run_id

@@ -97,6 +97,8 @@ def test_two_slippages_are_two_bases_each_scored_at_its_own_slippage(
         (30, 2.5),
     }
     assert all(r["buy_and_hold"] is not None and r["random_mean"] is not None for r in rows)
-    records = instance.fetch_materializations(dg.AssetKey("model_results"), limit=100).records
+    records = instance.fetch_materializations(
+        dg.AssetKey(["test_run", "model_results"]), limit=100
+    ).records
     keys = {record.partition_key for record in records}
     assert "BTCUSDT|fold1_30bps_2.5slip" in keys and "BTCUSDT|fold0_10bps_0slip" in keys

@@ -118,7 +118,7 @@ def test_every_step_records_its_peak_input_and_profile_and_passes_headroom(
     assert {row.dagster_run_id for row in rows.values()} == {o.dagster_run_id for o in outcomes}
 
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey("model_results")
+        dg.AssetKey(["test_run", "model_results"])
     ).asset_materialization.metadata
     assert metadata["peak_memory_bytes"].value == rows["model_results"].peak_bytes
     assert metadata["input_bars"].value == 240 and metadata["input_assets"].value == 4
@@ -127,7 +127,7 @@ def test_every_step_records_its_peak_input_and_profile_and_passes_headroom(
     assert metadata["bytes_per_bar"].value >= 0
     # Also on every other partition of the step, beside the partition's own figures.
     market = instance.get_latest_materialization_event(
-        dg.AssetKey("market_bars")
+        dg.AssetKey(["test_run", "market_bars"])
     ).asset_materialization.metadata
     assert market["peak_memory_bytes"].value == rows["market_bars"].peak_bytes
     assert "n_bars" in market

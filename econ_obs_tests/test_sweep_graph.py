@@ -32,7 +32,7 @@ def run_results_stage(config, resources, instance) -> dg.ExecuteInProcessResult:
     defs = build_definitions(config, resources=resources)
     assets = list(defs.assets)
     last = sweep_plan(assets)[-1]
-    stage = type(last)("model_results", ("model_results",), last.partition_keys)
+    stage = type(last)("model_results", ("test_run/model_results",), last.partition_keys)
     outcome = run_sweep(
         [*assets, *defs.asset_checks],
         [stage],
@@ -125,7 +125,9 @@ def test_each_partition_materialisation_carries_its_comparison(
 ):
     run_small_sweep(small_config, sweep_resources, instance)
 
-    records = instance.fetch_materializations(dg.AssetKey("model_results"), limit=100).records
+    records = instance.fetch_materializations(
+        dg.AssetKey(["test_run", "model_results"]), limit=100
+    ).records
     assert len(records) == 8
     metadata = {r.partition_key: r.asset_materialization.metadata for r in records}
     one = metadata["BTCUSDT|fold1_30bps_1slip"]
@@ -149,7 +151,9 @@ def test_each_partition_materialisation_carries_its_comparison(
         if record.data["n_trades"]:
             assert 0 < record.data["p_value_matched"] <= 1
             assert isinstance(record.data["breakeven_cost_bps"], float)
-    report = instance.fetch_materializations(dg.AssetKey("sweep_report"), limit=1).records
+    report = instance.fetch_materializations(
+        dg.AssetKey(["test_run", "sweep_report"]), limit=1
+    ).records
     report_metadata = report[0].asset_materialization.metadata
     assert report_metadata["n_model_rows"].value == 16
     rollup = report_metadata["rollup"].value.records

@@ -52,7 +52,7 @@ def sweep_assets(config: SweepConfig) -> list[dg.AssetsDefinition]:
         config.slippage_bps,
     )
     assets = build_assets(config, parts)
-    model_results = next(a for a in assets if a.key.to_user_string() == "model_results")
+    model_results = next(a for a in assets if a.key.path[-1] == "model_results")
     return [*assets, build_report_asset(config, model_results)]
 
 
@@ -142,7 +142,7 @@ def test_bumping_the_accounting_code_version_changes_every_asset(tmp_path, monke
 def test_every_asset_is_defined_with_its_code_version(tmp_path):
     config = config_from(tmp_path, SMALL_SWEEP_YAML)
 
-    defined = {a.key.to_user_string(): a.code_versions_by_key[a.key] for a in sweep_assets(config)}
+    defined = {a.key.path[-1]: a.code_versions_by_key[a.key] for a in sweep_assets(config)}
 
     assert defined == asset_code_versions(config)
 
@@ -173,7 +173,7 @@ def materialise(assets, names, partition_keys, instance, resources) -> None:
         }
     result = dg.materialize(
         assets,
-        selection=list(names),
+        selection=[a.key for a in assets if a.key.path[-1] in names],
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -185,7 +185,7 @@ def materialise(assets, names, partition_keys, instance, resources) -> None:
 def latest(instance, asset: str, partition_key: str | None = None) -> dg.AssetMaterialization:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(asset),
+            asset_key=dg.AssetKey(["test_run", asset]),
             asset_partitions=None if partition_key is None else [partition_key],
         ),
         limit=1,
@@ -203,7 +203,7 @@ def provenance(instance, asset: str, partition_key: str | None = None) -> dg.Dat
 def test_market_bars_record_the_fingerprint_as_their_data_version(
     small_config, sweep_resources, instance
 ):
-    (market_bars,) = [a for a in sweep_assets(small_config) if a.key.path == ["market_bars"]]
+    (market_bars,) = [a for a in sweep_assets(small_config) if a.key.path[-1] == "market_bars"]
     fingerprints = {c: small_config.data.load_bars(c).fingerprint() for c in small_config.cryptos}
     code_version = asset_code_versions(small_config)["market_bars"]
 
@@ -235,9 +235,7 @@ def test_a_config_change_leaves_exactly_the_assets_it_reaches_on_an_old_code_ver
     assert recorded == asset_code_versions(small_config)
 
     more_seeds = config_from(tmp_path, SMALL_SWEEP_YAML.replace("n_seeds: 20", "n_seeds: 30"))
-    redefined = {
-        a.key.to_user_string(): a.code_versions_by_key[a.key] for a in sweep_assets(more_seeds)
-    }
+    redefined = {a.key.path[-1]: a.code_versions_by_key[a.key] for a in sweep_assets(more_seeds)}
 
     # Dagster's "has a new code version": the definition's version is not the recorded one.
     assert {asset for asset in ASSETS if redefined[asset] != recorded[asset]} == RESULTS_AND_REPORT
@@ -259,7 +257,7 @@ def test_new_bars_make_stale_only_the_slices_of_their_crypto(sweep_resources, in
         ),
     )
     assets = sweep_assets(config)
-    slices = next(a for a in assets if a.key.path == ["feature_slice"])
+    slices = next(a for a in assets if a.key.path[-1] == "feature_slice")
     slice_keys = slices.partitions_def.get_partition_keys()
     cryptos = list(config.cryptos)
 

@@ -53,7 +53,7 @@ with dg.instance_for_test() as instance, WorkspaceProcessContext(
             out[name] = {"error": entry.load_error.to_string()}
             continue
         (repo,) = entry.code_location.get_repositories().values()
-        nodes = {n.asset_key.to_user_string(): n for n in repo.get_asset_node_snaps()}
+        nodes = {n.asset_key.path[-1]: n for n in repo.get_asset_node_snaps()}
         out[name] = {
             "origin": type(entry.code_location.origin).__name__,
             "assets": sorted(nodes),
@@ -61,7 +61,7 @@ with dg.instance_for_test() as instance, WorkspaceProcessContext(
                 nodes["model_results"].partitions.get_partitions_definition().get_partition_keys()
             ),
             "checks": sorted(
-                c.asset_key.to_user_string() + ":" + c.name
+                c.asset_key.path[-1] + ":" + c.name
                 for c in repo.get_asset_check_node_snaps()
             ),
             "blocking": sorted(c.name for c in repo.get_asset_check_node_snaps() if c.blocking),
@@ -74,7 +74,8 @@ print("WORKSPACE=" + json.dumps(out))
 
 PRINT_RESULT_KEYS = (
     "import econ_obs.definitions as d; "
-    "print('\\n'.join(d.defs.resolve_assets_def('model_results').partitions_def.get_partition_keys()))"
+    "results = next(a for a in d.defs.assets if a.key.path[-1] == 'model_results'); "
+    "print('\\n'.join(results.partitions_def.get_partition_keys()))"
 )
 
 
@@ -120,9 +121,11 @@ def test_workspace_yaml_loads_the_whole_code_location(tmp_path, small_sweep_path
         "unique_per_partition",
         "window_matches_config",
     ]
-    assert location["sensors"] == ["sweep_alert_sensor", "sweep_stage_chain"]
-    assert location["schedules"] == {"sweep_schedule": "30 3 * * *"}
-    assert {"stage__market_bars", "stage__feature_slice"} <= set(location["jobs"])
+    assert location["sensors"] == ["sweep_alert_sensor", "test_run__sweep_stage_chain"]
+    assert location["schedules"] == {"test_run__sweep_schedule": "30 3 * * *"}
+    assert {"test_run__stage__market_bars", "test_run__stage__feature_slice"} <= set(
+        location["jobs"]
+    )
     # The code server saw ECON_OBS_SWEEP: the small sweep's partitions, not the default's.
     assert location["result_keys"] == SMALL_RESULT_KEYS
 

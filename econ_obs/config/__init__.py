@@ -8,11 +8,17 @@ Market data is never loaded here; we only check that each crypto's file can be f
 ``yaml_reader`` the typed getters and the bounded YAML reader, ``loading`` the entry points.
 """
 
-from econ_obs.config.loading import load_sweep_config, parse_sweep_config, resolve_sweep_path
+from econ_obs.config.loading import (
+    load_deployment_configs,
+    load_sweep_config,
+    parse_sweep_config,
+    resolve_sweep_path,
+)
 from econ_obs.config.model import (
     DEFAULT_SWEEP_PATH,
     OVERLAY_CRYPTO,
     SWEEP_ENV_VAR,
+    SWEEPS_DIR_ENV_VAR,
     DataSpec,
     SweepConfig,
 )
@@ -21,10 +27,12 @@ from econ_obs.config.yaml_reader import ConfigError
 __all__ = [
     "DEFAULT_SWEEP_PATH",
     "OVERLAY_CRYPTO",
+    "SWEEPS_DIR_ENV_VAR",
     "SWEEP_ENV_VAR",
     "ConfigError",
     "DataSpec",
     "SweepConfig",
+    "load_deployment_configs",
     "load_sweep_config",
     "parse_sweep_config",
     "resolve_sweep_path",

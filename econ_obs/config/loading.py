@@ -11,6 +11,7 @@ from econ_obs.config.model import (
     DEFAULT_SWEEP_PATH,
     MAX_RESULT_PARTITIONS,
     SWEEP_ENV_VAR,
+    SWEEPS_DIR_ENV_VAR,
     SweepConfig,
 )
 from econ_obs.config.sections import (
@@ -85,6 +86,28 @@ def resolve_sweep_path(path: str | Path | None = None) -> Path:
     if not chosen.is_file():
         fail(chosen, "", f"sweep config file not found; {fix}")
     return chosen
+
+
+def sweeps_folder_files() -> list[Path]:
+    """Return the sweep files of $ECON_OBS_SWEEPS_DIR (*.yaml, *.yml), in name order."""
+    folder = os.environ.get(SWEEPS_DIR_ENV_VAR)
+    if not folder:
+        return []
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        fail(path, "", f"${SWEEPS_DIR_ENV_VAR} names no folder; set it to a folder of sweep YAML")
+    return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_deployment_configs() -> list[SweepConfig]:
+    """Return the sweeps one Dagster deployment serves: $ECON_OBS_SWEEP's file or the packaged
+    default, then every sweep file of $ECON_OBS_SWEEPS_DIR. Each is validated in full; the
+    first bad one stops the load with its one-line error."""
+    configs = [load_sweep_config()]
+    for path in sweeps_folder_files():
+        if path.resolve() != configs[0].source_path:
+            configs.append(load_sweep_config(path))
+    return configs
 
 
 def load_sweep_config(path: str | Path | None = None) -> SweepConfig:

@@ -17,6 +17,8 @@ from econ_obs.core.models import ModelVariant
 
 DEFAULT_SWEEP_PATH = Path(__file__).resolve().parents[1] / "sweeps" / "default.yaml"
 SWEEP_ENV_VAR = "ECON_OBS_SWEEP"
+# A folder whose every sweep file joins the Dagster deployment (econ_obs.definitions).
+SWEEPS_DIR_ENV_VAR = "ECON_OBS_SWEEPS_DIR"
 DEFAULT_TIMEFRAME = "1h"
 DEFAULT_FACTOR = "returns"
 DEFAULT_SCHEDULE_CRON = "0 2 * * *"  # nightly, 02:00 UTC

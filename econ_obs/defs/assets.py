@@ -22,7 +22,7 @@ from econ_obs.core.backtest import (
 )
 from econ_obs.core.market_data import MarketBars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
-from econ_obs.defs.description import describe
+from econ_obs.defs.description import describe, sweep_name
 from econ_obs.defs.metadata import (
     assessment_table,
     basis_metadata,
@@ -70,6 +70,7 @@ SLICE_IO_MANAGER = "slice_io_manager"
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
     """Return the sweep's assets, partitioned as `parts` describes, code-versioned by versions."""
     code_versions = asset_code_versions(config)
+    prefix = [sweep_name(config)]  # an input's key is its upstream's: in the same sweep
 
     @dg.asset(
         partitions_def=parts.market,
@@ -123,7 +124,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         io_manager_key=SLICE_IO_MANAGER,
         **describe(config, "features", {"pandas"}),
         code_version=code_versions["feature_slice"],
-        ins={"market_bars": dg.AssetIn(partition_mapping=market_mapping)},
+        ins={"market_bars": dg.AssetIn(key_prefix=prefix, partition_mapping=market_mapping)},
         description="One fold's window, features and close prices: the single upstream of "
         "model results and baselines.",
     )
@@ -167,7 +168,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         "partitions_def": parts.results,
         "backfill_policy": SINGLE_RUN,
         "retry_policy": DATABASE_RETRY,
-        "ins": {"feature_slice": dg.AssetIn(partition_mapping=parts.slice_to_result)},
+        "ins": {
+            "feature_slice": dg.AssetIn(key_prefix=prefix, partition_mapping=parts.slice_to_result)
+        },
     }
 
     @dg.asset(

@@ -3,6 +3,11 @@
 Dagster's filesystem IO manager refuses an output that spans several partitions, which a
 single-run backfill produces; this one takes a dict keyed by partition key and always loads
 a dict, whether the run covers one partition or all of them.
+
+A file's path is keyed by what its value depends on: the asset key, which starts with the
+sweep's name, and the asset's code_version, a hash of the config parts it is built from
+(defs/versions.py). A slice built under another sweep or another folds config is never
+read: after a config change the downstream step finds no file and says to materialise it.
 """
 
 import pickle
@@ -15,13 +20,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 
 
 class PartitionedPickleIOManager(dg.ConfigurableIOManager):
-    """Stores `{partition_key: value}` outputs as `<base_dir>/<asset>/<partition>.pkl`."""
+    """Stores `{partition_key: value}` outputs as
+    `<base_dir>/<sweep>/<asset>/<code_version>/<partition>.pkl`."""
 
     base_dir: str
 
-    def _path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
+    def _path(self, context: dg.OutputContext, partition_key: str) -> Path:
         name = _UNSAFE.sub("_", str(partition_key).replace("|", "__"))
-        return Path(self.base_dir, *asset_key.path, f"{name}.pkl")
+        version = _UNSAFE.sub("_", context.asset_spec.code_version or "unversioned")
+        return Path(self.base_dir, *context.asset_key.path, version, f"{name}.pkl")
 
     def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
         keys = context.asset_partition_keys
@@ -29,7 +36,7 @@ class PartitionedPickleIOManager(dg.ConfigurableIOManager):
         if missing:
             raise KeyError(f"{context.asset_key.to_user_string()} returned no value for {missing}")
         for key in keys:
-            path = self._path(context.asset_key, key)
+            path = self._path(context, key)
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".tmp")
             temporary.write_bytes(pickle.dumps(obj[key], protocol=pickle.HIGHEST_PROTOCOL))
@@ -37,14 +44,16 @@ class PartitionedPickleIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> dict:
         loaded = {}
+        upstream = context.upstream_output
+        assert upstream is not None  # an asset's input always has its upstream's context
         for key in context.asset_partition_keys:
-            path = self._path(context.asset_key, key)
+            path = self._path(upstream, key)
             if not path.exists():
                 # A missing upstream is not transient: fail the step at once with this line as
                 # its message, rather than let the asset's retry policy hide it for ~20 s.
                 raise dg.Failure(
                     description=f"{context.asset_key.to_user_string()} partition {key!r} has "
-                    f"not been materialised (no {path}); materialise it first",
+                    f"not been materialised under this config (no {path}); materialise it first",
                     allow_retries=False,
                 )
             try:

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 import dagster as dg
 
 from econ_obs.config import SweepConfig
+from econ_obs.defs.description import sweep_name
 from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SweepStage, stage_job_name, stage_tags
 
-SCHEDULE_NAME = "sweep_schedule"
+SCHEDULE_NAME = "sweep_schedule"  # each sweep's is `<sweep name>__sweep_schedule`
 CHAIN_SENSOR_NAME = "sweep_stage_chain"
 # Which scheduled sweep a stage run belongs to: the tick's time; links its stage runs.
 SWEEP_TICK_TAG = "econ_obs/sweep_tick"
@@ -35,6 +36,14 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+
+
+def schedule_name(config: SweepConfig) -> str:
+    return f"{sweep_name(config)}__{SCHEDULE_NAME}"
+
+
+def chain_sensor_name(config: SweepConfig) -> str:
+    return f"{sweep_name(config)}__{CHAIN_SENSOR_NAME}"
 
 
 def stage_request(stage: SweepStage, sweep_run_id: str, tick: str) -> dg.RunRequest:
@@ -75,13 +84,13 @@ def build_sweep_schedule(
     """Return the cron schedule (UTC) that starts a sweep with its first stage's run."""
 
     @dg.schedule(
-        name=SCHEDULE_NAME,
+        name=schedule_name(config),
         cron_schedule=config.schedule_cron,
         execution_timezone="UTC",
         job=jobs[0],
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Starts sweep {config.run_id!r} ({config.source_path.name}) on "
-        f"'{config.schedule_cron}' UTC; {CHAIN_SENSOR_NAME} runs the later stages.",
+        f"'{config.schedule_cron}' UTC; {chain_sensor_name(config)} runs the later stages.",
     )
     def sweep_schedule(context: dg.ScheduleEvaluationContext):
         running = active_runs(context.instance, config.run_id)
@@ -102,7 +111,7 @@ def build_stage_chain_sensor(
     """Return the sensor that requests a scheduled sweep's next stage when one succeeds."""
 
     @dg.run_status_sensor(
-        name=CHAIN_SENSOR_NAME,
+        name=chain_sensor_name(config),
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=list(jobs[:-1]),
         request_jobs=list(jobs[1:]),

@@ -106,39 +106,48 @@ def raise_input_error(outcomes: Sequence[StageOutcome]) -> None:
 
 def sweep_plan(assets: Sequence[dg.AssetsDefinition]) -> list[SweepStage]:
     """Return the stages of a sweep, upstream first; partitioned assets are grouped by their
-    partitions definition and unpartitioned ones join the last stage."""
-    stages: list[tuple[dg.PartitionsDefinition, list[str]]] = []
-    unpartitioned: list[str] = []
+    partitions definition and unpartitioned ones join the last stage. A stage is named by its
+    assets' names (`baseline_rows+model_results`) and lists their whole keys."""
+    stages: list[tuple[dg.PartitionsDefinition, list[dg.AssetKey]]] = []
+    unpartitioned: list[dg.AssetKey] = []
     for asset in assets:
-        name = asset.key.to_user_string()
         if asset.partitions_def is None:
-            unpartitioned.append(name)
+            unpartitioned.append(asset.key)
             continue
-        for partitions_def, names in stages:
+        for partitions_def, keys in stages:
             if partitions_def == asset.partitions_def:
-                names.append(name)
+                keys.append(asset.key)
                 break
         else:
-            stages.append((asset.partitions_def, [name]))
+            stages.append((asset.partitions_def, [asset.key]))
     plan = [
-        SweepStage("+".join(names), tuple(names), tuple(str(k) for k in pdef.get_partition_keys()))
-        for pdef, names in stages
+        SweepStage(
+            "+".join(key.path[-1] for key in keys),
+            tuple(key.to_user_string() for key in keys),
+            tuple(str(k) for k in pdef.get_partition_keys()),
+        )
+        for pdef, keys in stages
     ]
     last = plan[-1]
-    plan[-1] = SweepStage(last.name, (*last.asset_keys, *unpartitioned), last.partition_keys)
+    extra = tuple(key.to_user_string() for key in unpartitioned)
+    plan[-1] = SweepStage(last.name, (*last.asset_keys, *extra), last.partition_keys)
     return plan
 
 
 def stage_job_name(stage: SweepStage) -> str:
-    """Return the name of the asset job that runs `stage`: `stage__feature_slice`, ..."""
-    return "stage__" + stage.name.replace("+", "__")
+    """Return the name of the asset job that runs `stage`: its sweep's name (the assets' key
+    prefix), then `stage` and its assets' names: `nightly_v1__stage__feature_slice`."""
+    prefix = dg.AssetKey.from_user_string(stage.asset_keys[0]).path[:-1]
+    return "__".join([*prefix, "stage", *stage.name.split("+")])
 
 
 def stage_job(stage: SweepStage) -> dg.UnresolvedAssetJobDefinition:
     """Return the asset job of one stage: its assets and the checks that target them."""
     return dg.define_asset_job(
         stage_job_name(stage),
-        selection=dg.AssetSelection.assets(*stage.asset_keys),
+        selection=dg.AssetSelection.assets(
+            *(dg.AssetKey.from_user_string(key) for key in stage.asset_keys)
+        ),
         description=f"Sweep stage {stage.name}: one ranged run over its "
         f"{len(stage.partition_keys)} partitions.",
     )
