@@ -162,6 +162,8 @@ def test_key_written_twice_in_yaml_is_an_error(tmp_path: Path) -> None:
         ({"strategy": ...}, ["strategy", "missing"]),
         ({"folds": {**VALID["folds"], "n_folds": True}}, ["folds.n_folds", "True", "whole"]),
         ({"folds": {"n_folds": 2}}, ["folds.train_bars", "missing"]),
+        ({"folds": {**VALID["folds"], "anchor": "middle"}}, ["folds.anchor", "'middle'", "start"]),
+        ({"folds": {**VALID["folds"], "anchor": 1}}, ["folds.anchor", "1", "string"]),
         ({"model": {"variants": []}}, ["model.variants", "[]"]),
         ({"model": {"variants": ["ridge"]}}, ["model.variants[0]", "'ridge'", "mapping"]),
         ({"model": {**VALID["model"], "class": "no_colon"}}, ["model.class", "'no_colon'"]),

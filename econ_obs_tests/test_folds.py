@@ -88,3 +88,41 @@ def test_windows_identical_across_processes() -> None:
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     here = walk_forward_folds(hourly_index(500), FoldConfig(4, 100, 50, 6), "BTCUSDT")
     assert other.stdout.strip().splitlines() == [str(window) for window in here]
+
+
+@settings(max_examples=200, deadline=None)
+@given(config=configs, extra_bars=st.integers(0, 50), appended=st.integers(1, 200))
+def test_anchored_at_the_start_appended_bars_never_move_a_window(
+    config: FoldConfig, extra_bars: int, appended: int
+) -> None:
+    anchored = FoldConfig(
+        config.n_folds, config.train_bars, config.test_bars, config.purge_bars, anchor="start"
+    )
+    index = hourly_index(anchored.bars_needed + extra_bars)
+    longer = hourly_index(len(index) + appended)  # the same bars and more after them
+
+    windows = walk_forward_folds(index, anchored, "BTCUSDT")
+
+    assert windows == walk_forward_folds(longer, anchored, "BTCUSDT")
+    assert windows[0].train_slice.start == 0 and windows[0].train_start == index[0]
+    for earlier, later in pairwise(windows):
+        assert earlier.test_slice.stop == later.test_slice.start
+    # More folds later: the existing ones stay as they were, the new ones follow them.
+    more = FoldConfig(
+        config.n_folds + 1, config.train_bars, config.test_bars, config.purge_bars, "start"
+    )
+    grown = walk_forward_folds(hourly_index(more.bars_needed + extra_bars), more, "BTCUSDT")
+    assert grown[:-1] == windows
+    # Anchored at the end, the same append moves every window.
+    at_end = walk_forward_folds(longer, config, "BTCUSDT")
+    assert at_end[-1].test_end == longer[-1] != windows[-1].test_end
+
+
+def test_anchored_at_the_start_the_docstring_example_moves_to_the_first_bar() -> None:
+    windows = walk_forward_folds(hourly_index(12), FoldConfig(3, 4, 2, 1, "start"), "BTCUSDT")
+    assert [(w.train_slice.start, w.test_slice.start) for w in windows] == [(0, 5), (2, 7), (4, 9)]
+
+
+def test_an_unknown_anchor_is_refused() -> None:
+    with pytest.raises(ValueError, match="anchor='middle'"):
+        FoldConfig(1, 2, 2, 0, anchor="middle")

@@ -91,6 +91,9 @@ def changed_assets(before: SweepConfig, after: SweepConfig) -> set[str]:
         ("cryptos: [BTCUSDT, ETHUSDT]", "cryptos: [BTCUSDT, ETHUSDT, SOLUSDT]",
          {"sweep_report"}),
         ('cron: "30 3 * * *"', 'cron: "0 4 * * *"', set()),  # when, not what
+        # Anchored at the end, more folds move every window; at the start, they add folds.
+        ("n_folds: 2", "n_folds: 3", DOWNSTREAM_OF_SLICES),
+        ("purge_bars: 12}", "purge_bars: 12, anchor: start}", DOWNSTREAM_OF_SLICES),
     ],
 )  # fmt: skip
 def test_a_config_change_changes_the_code_version_of_exactly_the_assets_it_reaches(
@@ -291,3 +294,13 @@ def test_new_bars_make_stale_only_the_slices_of_their_crypto(sweep_resources, in
     materialise(assets, ["feature_slice"], slice_keys, instance, sweep_resources)
     materialise(assets, ["market_bars"], cryptos, instance, sweep_resources)
     assert slice_status() == {crypto: {StaleStatus.STALE.value} for crypto in cryptos}
+
+
+def test_anchored_at_the_start_more_folds_stale_nothing_but_the_report(tmp_path):
+    anchored = SMALL_SWEEP_YAML.replace("purge_bars: 12}", "purge_bars: 12, anchor: start}")
+    assert anchored != SMALL_SWEEP_YAML
+    before = config_from(tmp_path, anchored, "before.yaml")
+    after = config_from(tmp_path, anchored.replace("n_folds: 2", "n_folds: 3"), "after.yaml")
+
+    assert (before.folds.anchor, after.folds.n_folds) == ("start", 3)
+    assert changed_assets(before, after) == {"sweep_report"}

@@ -15,7 +15,7 @@ from econ_obs.config.model import (
 from econ_obs.config.yaml_reader import Section
 from econ_obs.core.baselines import RandomBaselineParams
 from econ_obs.core.data_sanity import DEFAULT_MAX_ABS_LOG_RETURN, utc_timestamp
-from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FoldConfig
+from econ_obs.core.folds import DEFAULT_MAX_GAP_BARS, FOLD_ANCHORS, FoldConfig
 from econ_obs.core.gaps import parse_timeframe
 from econ_obs.core.market_data import DATA_FORMATS, MarketDataError, find_crypto_file
 from econ_obs.core.matched_null import MatchedNullParams
@@ -179,8 +179,12 @@ def parse_slippage(top: Section) -> tuple[float, ...]:
 
 
 def parse_folds(top: Section) -> FoldConfig:
-    folds = top.section("folds", _FOLD_KEYS)
-    values = {name: folds.integer(name, "24") for name in _FOLD_KEYS}
+    folds = top.section("folds", (*_FOLD_KEYS, "anchor"))
+    values: dict = {name: folds.integer(name, "24") for name in _FOLD_KEYS}
+    anchor = folds.text("anchor", "start", "end")
+    if anchor not in FOLD_ANCHORS:
+        folds.fail("anchor", f"{anchor!r} is not one of {list(FOLD_ANCHORS)}; write e.g. start")
+    values["anchor"] = anchor
     max_folds = 1000  # one partition per fold x crypto x cost; more would hang the UI and runs
     if values["n_folds"] > max_folds:
         folds.fail("n_folds", f"{values['n_folds']} is over {max_folds} folds; write e.g. 5")

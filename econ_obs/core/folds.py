@@ -16,6 +16,10 @@ from econ_obs.core.gaps import WindowGaps, window_gaps
 from econ_obs.core.market_data import MarketDataError
 
 DEFAULT_MAX_GAP_BARS = 24  # one day of 1h bars; the same count of bars for any timeframe
+# Where the folds are laid: "end" puts the last test window on the last bar (the latest data
+# is always tested; appended bars move every window); "start" puts the first train window on
+# the first bar (appended bars never move a window; more data allows more folds).
+FOLD_ANCHORS = ("end", "start")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class FoldConfig:
     train_bars: int
     test_bars: int
     purge_bars: int
+    anchor: str = "end"
 
     def __post_init__(self) -> None:
         minimums = {"n_folds": 1, "train_bars": 2, "test_bars": 2, "purge_bars": 0}
@@ -33,6 +38,8 @@ class FoldConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"fold config {key}={value!r} must be an integer >= {minimum}")
+        if self.anchor not in FOLD_ANCHORS:
+            raise ValueError(f"fold config anchor={self.anchor!r} must be one of {FOLD_ANCHORS}")
 
     @property
     def bars_needed(self) -> int:
@@ -59,9 +66,12 @@ def walk_forward_folds(
 ) -> list[FoldWindow]:
     """Return the walk-forward FoldWindows (oldest first) for a bar index; sizes are in bars.
 
-    The test windows are contiguous and do not overlap; the last one ends at the last bar.
-    Each train window is the ``train_bars`` bars that end ``purge_bars`` bars before its test
-    window starts (rolling, fixed length). Bars before the first train window are unused.
+    The test windows are contiguous and do not overlap. With ``anchor="end"`` (the default)
+    the last one ends at the last bar, and bars before the first train window are unused. With
+    ``anchor="start"`` the first train window starts at the first bar, so appending bars never
+    moves a window; bars after the last test window are unused until n_folds grows. Each train
+    window is the ``train_bars`` bars that end ``purge_bars`` bars before its test window
+    starts (rolling, fixed length).
 
     Example: 12 bars (0..11), n_folds=3, train_bars=4, test_bars=2, purge_bars=1::
 
@@ -86,7 +96,10 @@ def walk_forward_folds(
             f"{config.train_bars} + purge_bars {config.purge_bars} + {config.n_folds} x "
             f"test_bars {config.test_bars}), {n_bars} available; use more data or smaller folds"
         )
-    first_test_start = n_bars - config.n_folds * config.test_bars
+    if config.anchor == "start":
+        first_test_start = config.train_bars + config.purge_bars
+    else:
+        first_test_start = n_bars - config.n_folds * config.test_bars
     windows = []
     for fold_id in range(config.n_folds):
         test_start = first_test_start + fold_id * config.test_bars

@@ -19,8 +19,9 @@ run_id and strategy are in the result assets' and the report's versions and nowh
 those write (and read) their rows under (run_id, strategy), so another run_id has none of
 them yet, whereas bars and slices are stored per asset and partition whatever the run_id.
 cryptos, costs_bps and slippage_bps are partition dimensions: a new value adds partitions
-(missing, not stale) and leaves the existing ones as they are. The schedule and the YAML's
-path decide no output and are in no version.
+(missing, not stale) and leaves the existing ones as they are; so is folds.n_folds under
+``folds.anchor: start``, where a fold's window does not depend on the number of folds.
+The schedule and the YAML's path decide no output and are in no version.
 
 market_bars reports a data version from the fingerprint of the bars it loaded
 (``bars_data_version``); the downstream assets' data versions are Dagster's, from their code
@@ -73,12 +74,20 @@ def _at(canonical: dict[str, Any], key_path: str) -> Any:
 def asset_code_versions(config: SweepConfig) -> dict[str, str]:
     """Return each asset's code version: a hash of its config key paths' values and
     ACCOUNTING_CODE_VERSION."""
-    canonical = canonical_config(config)
+    whole = canonical_config(config)
+    canonical = whole
+    if whole["folds"].get("anchor") == "start":
+        # Anchored at the first bar, a fold's window does not depend on how many folds there
+        # are: raising n_folds adds partitions (missing) and leaves the existing ones fresh.
+        folds = {k: v for k, v in whole["folds"].items() if k != "n_folds"}
+        canonical = {**whole, "folds": folds}
     return {
         asset: short_hash(
             {
                 "accounting_code_version": ACCOUNTING_CODE_VERSION,
-                "config": {path: _at(canonical, path) for path in paths},
+                "config": {
+                    path: _at(whole if path == WHOLE_CONFIG else canonical, path) for path in paths
+                },
             }
         )
         for asset, paths in ASSET_CONFIG_PATHS.items()

@@ -110,6 +110,8 @@ def canonical_config(config: SweepConfig) -> dict[str, Any]:
             "train_bars": config.folds.train_bars,
             "test_bars": config.folds.test_bars,
             "purge_bars": config.folds.purge_bars,
+            # Only when set: configs recorded before the key existed keep their hash.
+            **({"anchor": config.folds.anchor} if config.folds.anchor != "end" else {}),
         },
         "costs_bps": list(config.costs_bps),
         "slippage_bps": list(config.slippage_bps),
