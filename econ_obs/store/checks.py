@@ -16,6 +16,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from econ_obs.store.results import refresh_statistics
+
 UNIQUE_CONSTRAINTS = {
     "finetune_results": "uq_finetune_result",
     "finetune_baselines": "uq_finetune_baseline",
@@ -182,6 +184,8 @@ _STORED_WINDOWS = sa.text(
 
 
 def _rows(connection: Connection, query: sa.TextClause, **params: object) -> list[dict]:
+    # A check runs right after the sweep's writes: plan it on the tables' real sizes.
+    refresh_statistics(connection)
     return [dict(row._mapping) for row in connection.execute(query, params)]
 
 
