@@ -2,7 +2,7 @@
 
 import sys
 
-from econ_obs.bench import load, matched_null, random_baseline, sweep
+from econ_obs.bench import load, matched_null, orchestration, random_baseline, sweep
 
 if __name__ == "__main__":
     print("== random baseline: streaming vs dense ==")
@@ -13,4 +13,6 @@ if __name__ == "__main__":
     load_ok = load.main()
     print("\n== whole sweeps through econ-obs sweep (Dagster + PostgreSQL included) ==")
     sweeps_ok = sweep.main()
-    sys.exit(0 if matched_ok and load_ok and sweeps_ok else 1)
+    print("\n== orchestration share: 240 and 600 partitions, sweep wall vs core compute ==")
+    orchestration_ok = orchestration.main()
+    sys.exit(0 if matched_ok and load_ok and sweeps_ok and orchestration_ok else 1)

@@ -43,8 +43,24 @@ class SweepCase:
     extra_env: dict
 
 
+@dataclass(frozen=True)
+class SweepProcess:
+    """One finished `econ-obs sweep` process: its wall time, partitions, exit status, output."""
+
+    seconds: float
+    partitions: int
+    returncode: int
+    stdout: str
+
+
 def run_case(case: SweepCase, server_url) -> tuple[float, int, int]:
     """Run one sweep in a fresh process on fresh databases; return (seconds, partitions, rc)."""
+    done = run_sweep_process(case, server_url)
+    return done.seconds, done.partitions, done.returncode
+
+
+def run_sweep_process(case: SweepCase, server_url) -> SweepProcess:
+    """Run one sweep in a fresh process on fresh databases; return what it took and printed."""
     suffix = uuid.uuid4().hex[:8]
     app_db, dagster_db = f"econ_obs_bench_{suffix}", f"econ_obs_bench_{suffix}_dagster"
     for name in (app_db, dagster_db):
@@ -75,7 +91,7 @@ def run_case(case: SweepCase, server_url) -> tuple[float, int, int]:
     os.environ.update({k: v for k, v in case.extra_env.items()})
     config = load_sweep_config(case.config_path)
     partitions = len(config.cryptos) * config.folds.n_folds * len(config.costs_bps)
-    return seconds, partitions, result.returncode
+    return SweepProcess(seconds, partitions, result.returncode, result.stdout)
 
 
 def real_data_dir() -> Path | None:
