@@ -97,9 +97,8 @@ _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock_key))")
 # The checks join and group these tables on their key right after a sweep wrote them. Until
 # autovacuum gets to them they have no column statistics, PostgreSQL estimates a handful of
 # rows and picks nested loops that grow with the square of the partitions (same_basis, as the
-# scale issue measured it: 1.5 s
-# at 600 partitions, 3 ms after ANALYZE). Only the columns the checks read are sampled, so the
-# large significance and equity columns are never read for it.
+# scale issue measured it: 1.5 s at 600 partitions, 3 ms after ANALYZE). Only the columns the
+# checks read are sampled, so the large significance and equity columns are never read for it.
 _ANALYZED_COLUMNS = {
     RESULTS_TABLE: (*KEY_COLUMNS, "variant", *BASIS_COLUMNS),
     BASELINES_TABLE: (*KEY_COLUMNS, "baseline_type", *BASIS_COLUMNS),
