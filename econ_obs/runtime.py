@@ -64,6 +64,10 @@ def dagster_home() -> Path:
     return home
 
 
+EVENT_BATCH_ENV_VAR = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000
+
+
 def prepare_runtime(keep_embedded_running: bool = False, apply_migrations: bool = True) -> Runtime:
     """Resolve both databases, migrate, and export the environment Dagster reads.
 
@@ -87,6 +91,10 @@ def prepare_runtime(keep_embedded_running: bool = False, apply_migrations: bool 
     ):
         folder.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault(variable, str(folder))
+    # Dagster stores a step's per-partition materialisation (and planned) events in batches of
+    # up to this many instead of one write each; a batch ends with its step's output, so none
+    # is held back past the step. Set it yourself to override (0 turns batching off).
+    os.environ.setdefault(EVENT_BATCH_ENV_VAR, str(EVENT_BATCH_SIZE))
     return Runtime(database_url, dagster_url)
 
 

@@ -169,6 +169,24 @@ def expected_result_keys(
     ]
 
 
+class RangeCachingPartitionsDefinition(dg.MultiPartitionsDefinition):
+    """A MultiPartitionsDefinition that lists a partition range once and keeps the list.
+
+    `add_asset_metadata(partition_key=...)` lists the run's whole partition range on every
+    call, to check the key is in it; a ranged run over P partitions calls it P times per asset,
+    so the sweep's metadata cost grew with P². Equal to its parent in every other respect.
+    """
+
+    def get_partition_keys_in_range(self, partition_key_range, dynamic_partitions_store=None):
+        cache = self.__dict__.setdefault("_econ_obs_ranges", {})
+        key = (partition_key_range.start, partition_key_range.end)
+        if key not in cache:
+            cache[key] = super().get_partition_keys_in_range(
+                partition_key_range, dynamic_partitions_store
+            )
+        return cache[key]
+
+
 def sweep_partitions(
     data_cryptos: Sequence[str],
     cryptos: Sequence[str],
@@ -196,10 +214,10 @@ def sweep_partitions(
     )
     return SweepPartitions(
         market=dg.StaticPartitionsDefinition(list(data_cryptos)),
-        slices=dg.MultiPartitionsDefinition(
+        slices=RangeCachingPartitionsDefinition(
             {CRYPTO_DIM: crypto_dim, FOLD_DIM: dg.StaticPartitionsDefinition(fold_ids)}
         ),
-        results=dg.MultiPartitionsDefinition(
+        results=RangeCachingPartitionsDefinition(
             {CRYPTO_DIM: crypto_dim, FOLD_COST_DIM: fold_cost_dim}
         ),
         slice_to_result=dg.MultiPartitionMapping(
