@@ -278,3 +278,22 @@ def test_a_multi_key_of_the_other_asset_is_refused_with_the_codec_error() -> Non
 
     assert FOLD_COST_DIM in str(as_result.value)
     assert FOLD_DIM in str(as_slice.value)
+
+
+def test_a_range_is_listed_once_and_equals_dagsters_own_listing():
+    parts = sweep_partitions(["BTCUSDT", "ETHUSDT"], ["BTCUSDT", "ETHUSDT"], 3, [10, 30], [1.0])
+    keys = parts.results.get_partition_keys()
+    whole = dg.PartitionKeyRange(keys[0], keys[-1])
+    plain = dg.MultiPartitionsDefinition(
+        {d.name: d.partitions_def for d in parts.results.partitions_defs}
+    )
+
+    first = parts.results.get_partition_keys_in_range(whole)
+
+    assert first == plain.get_partition_keys_in_range(whole) and len(first) == 12
+    assert parts.results.get_partition_keys_in_range(whole) is first  # listed once
+    assert parts.results == plain  # Dagster sees the same partitions definition
+    part = dg.PartitionKeyRange(keys[2], keys[5])
+    assert parts.results.get_partition_keys_in_range(part) == plain.get_partition_keys_in_range(
+        part
+    )
