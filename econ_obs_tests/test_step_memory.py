@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from econ_obs.config import load_sweep_config
+from econ_obs.defs.sensors import parse_cursor, sweep_alert_sensor
 from econ_obs.defs.sizing import PROFILES_ENV_VAR, profiles_from_env
 from econ_obs.sizing import DEFAULT_PROFILES, MEMORY_HEADROOM_CHECK, SizingError
 from econ_obs.store.step_memory import (
@@ -161,6 +164,35 @@ def test_a_step_over_85_percent_of_its_limit_fails_headroom_as_a_warning(
             "limit ('standard' profile)"
         ) in headroom.description
     assert "at or over 85%; move it to a larger profile" in headroom.description
+
+    # The run succeeded, yet the alert sensor raises the warning: one alert per step, once.
+    context = dg.build_sensor_context(
+        instance=instance, resources={"postgres": sweep_resources["postgres"]}
+    )
+    sweep_alert_sensor(context)
+    again = dg.build_sensor_context(
+        instance=instance,
+        cursor=context.cursor,
+        resources={"postgres": sweep_resources["postgres"]},
+    )
+    sweep_alert_sensor(again)
+    with step_memory.connect() as connection:
+        alerts = connection.execute(
+            sa.text("SELECT event, check_name, run_id, dagster_run_id, detail FROM alerts")
+        ).all()
+    assert {(a.event, a.check_name, a.run_id) for a in alerts} == {
+        ("memory_headroom", MEMORY_HEADROOM_CHECK, "test_run")
+    }
+    assert {a.dagster_run_id for a in alerts} == {outcomes[-1].dagster_run_id}
+    details = [a.detail if isinstance(a.detail, dict) else json.loads(a.detail) for a in alerts]
+    assert sorted(d["asset"] for d in details) == sorted(r.asset for r in rows)
+    assert all(d["limit_bytes"] == 64 * MIB and d["peak_bytes"] > 0 for d in details)
+
+
+def test_a_cursor_from_before_succeeded_runs_were_read_starts_both_there():
+    assert parse_cursor("42") == {"failed": 42, "succeeded": 42}
+    assert parse_cursor(None) == {"failed": 0, "succeeded": 0}
+    assert parse_cursor('{"failed": 3, "succeeded": 9}') == {"failed": 3, "succeeded": 9}
 
 
 def test_btc_overlay_feature_slice_holds_two_series(

@@ -1,21 +1,26 @@
 """sweep_alert_sensor: turns failed runs into alerts, one per affected key, once each.
 
-It reads run failures (`instance.fetch_run_status_changes`) after its cursor, the event-log
-storage id of the last one seen, so a failure alerts once. Every check is blocking, so a
-failed check fails its run; for each failed run:
+It reads finished runs (`instance.fetch_run_status_changes`) after its cursor, the event-log
+storage ids of the last failed and the last succeeded run seen, so a run alerts once. The
+blocking checks fail their run; for each failed run:
 
-- a failed check writes one alerts row per offending key (`baselines_incomplete`, ...) and
-  nothing for the run: the run failed *because* of those keys;
+- a failed blocking check writes one alerts row per offending key (`baselines_incomplete`,
+  ...) and nothing for the run: the run failed *because* of those keys;
 - any other failure writes one `sweep_run_failed` row, with the sweep's run_id (the run's
   tag, or the asset definitions it materialised), the key when the run had a single result
   partition, and the failure's cause (the first line of the step failure) in its detail.
   A sweep is its stage runs alone (no run wraps them), so a failure is one failed run.
+
+The WARN check memory_headroom does not fail its run: its failure, in a failed or succeeded
+run, writes one `memory_headroom` row per step at or over the limit's threshold (asset,
+factor, peak, limit and profile in its detail).
 
 Each alert is logged once, as one structured line on the sensor's own log (`event=... run_id=...
 crypto=... fold_id=... cost_bps=...`). Slack gets a summary when ECON_OBS_SLACK_TOKEN and
 ECON_OBS_SLACK_CHANNEL are set (needs dagster-slack; off by default).
 """
 
+import json
 import os
 from collections.abc import Sequence
 
@@ -25,7 +30,9 @@ from econ_obs.defs.checks import CHECK_EVENTS, OFFENDING_KEYS
 from econ_obs.defs.metadata import SWEEP_RUN_ID_METADATA, SWEEP_STRATEGY_METADATA
 from econ_obs.defs.partitions import PartitionKeyError, decode_result_key
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.defs.sizing import HEADROOM_EVENT
 from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SWEEP_STAGE_TAG
+from econ_obs.sizing import MEMORY_HEADROOM_CHECK
 from econ_obs.store.alerts import alert_line, insert_alerts
 
 SENSOR_NAME = "sweep_alert_sensor"
@@ -35,12 +42,15 @@ SLACK_CHANNEL_ENV_VAR = "ECON_OBS_SLACK_CHANNEL"
 PARTITION_TAG = "dagster/partition"
 _BATCH = 1000
 _KEY_FIELDS = ("crypto", "fold_id", "cost_bps", "slippage_bps")
+# The blocking checks (a failure fails the run) and the WARN check memory_headroom (the run
+# succeeds; its failure is found on the run's check evaluations).
+ALERTING_CHECKS = {**CHECK_EVENTS, MEMORY_HEADROOM_CHECK: HEADROOM_EVENT}
 
 
-def _failed_runs(instance: dg.DagsterInstance, after: int) -> list[dg.EventLogRecord]:
-    records_filter = dg.RunStatusChangeRecordsFilter(
-        event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=after
-    )
+def _finished_runs(
+    instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after: int
+) -> list[dg.EventLogRecord]:
+    records_filter = dg.RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after)
     return list(
         instance.fetch_run_status_changes(records_filter, limit=_BATCH, ascending=True).records
     )
@@ -53,11 +63,11 @@ def _run_events(instance: dg.DagsterInstance, run_id: str, event_type: dg.Dagste
 
 def check_alerts(evaluation: dg.AssetCheckEvaluation, dagster_run_id: str) -> list[dict]:
     """Return one alert per offending key of a failed check evaluation (none if it passed)."""
-    if evaluation.passed or evaluation.check_name not in CHECK_EVENTS:
+    if evaluation.passed or evaluation.check_name not in ALERTING_CHECKS:
         return []
     metadata = {name: value.value for name, value in evaluation.metadata.items()}
     base = {
-        "event": CHECK_EVENTS[evaluation.check_name],
+        "event": ALERTING_CHECKS[evaluation.check_name],
         "check_name": evaluation.check_name,
         "run_id": metadata.get("run_id"),
         "strategy": metadata.get("strategy"),
@@ -138,20 +148,24 @@ def _partition_key_fields(run: dg.DagsterRun) -> dict:
     return {field: getattr(key, field) for field in _KEY_FIELDS}
 
 
+def evaluation_alerts(instance: dg.DagsterInstance, dagster_run_id: str) -> list[dict]:
+    """Return the alerts of a run's failed check evaluations, blocking or WARN."""
+    evaluations = _run_events(instance, dagster_run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return [alert for e in evaluations for alert in check_alerts(e, dagster_run_id)]
+
+
 def run_alerts(context: dg.SensorEvaluationContext, record: dg.EventLogRecord) -> list[dict]:
-    """Return the alerts of one failed run: one per offending key of its failed checks, or one
-    for the run with its cause, or none when a stage run of the same sweep already says it."""
+    """Return the alerts of one failed run: one per offending key of its failed checks, and one
+    for the run with its cause unless a blocking check is why it failed."""
     instance = context.instance
-    evaluations = _run_events(instance, record.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    from_checks = [
-        alert for evaluation in evaluations for alert in check_alerts(evaluation, record.run_id)
-    ]
-    if from_checks:
+    from_checks = evaluation_alerts(instance, record.run_id)
+    if any(alert["event"] in CHECK_EVENTS.values() for alert in from_checks):
         return from_checks
     run = instance.get_run_by_id(record.run_id)
     if run is None:
-        return []
+        return from_checks
     return [
+        *from_checks,
         {
             "event": RUN_FAILED_EVENT,
             **sweep_identity(context, run),
@@ -162,7 +176,7 @@ def run_alerts(context: dg.SensorEvaluationContext, record: dg.EventLogRecord) -
                 "stage": run.tags.get(SWEEP_STAGE_TAG),
                 "cause": failure_cause(instance, record),
             },
-        }
+        },
     ]
 
 
@@ -179,19 +193,40 @@ def _post_to_slack(alerts: Sequence[dict]) -> None:
     )
 
 
+def parse_cursor(cursor: str | None) -> dict[str, int]:
+    """Return the sensor's two cursors: the last failed and the last succeeded run seen.
+
+    A cursor written before succeeded runs were read is one storage id; the succeeded runs'
+    cursor then starts there too, so old runs' WARN checks do not alert all at once.
+    """
+    if not cursor:
+        return {"failed": 0, "succeeded": 0}
+    if cursor.isdigit():
+        return {"failed": int(cursor), "succeeded": int(cursor)}
+    loaded = json.loads(cursor)
+    return {"failed": int(loaded["failed"]), "succeeded": int(loaded["succeeded"])}
+
+
 @dg.sensor(
     name=SENSOR_NAME,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Writes an alert per affected key when a check or a sweep run fails.",
+    description="Writes an alert per affected key when a check or a sweep run fails, and per "
+    "step when the WARN check memory_headroom fails in a run that succeeded.",
 )
 def sweep_alert_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource
 ) -> dg.SkipReason:
-    records = _failed_runs(context.instance, int(context.cursor or 0))
-    if not records:
-        return dg.SkipReason("no new failures")
-    alerts = [alert for record in records for alert in run_alerts(context, record)]
+    cursor = parse_cursor(context.cursor)
+    instance = context.instance
+    failed = _finished_runs(instance, dg.DagsterEventType.RUN_FAILURE, cursor["failed"])
+    succeeded = _finished_runs(instance, dg.DagsterEventType.RUN_SUCCESS, cursor["succeeded"])
+    if not failed and not succeeded:
+        return dg.SkipReason("no new finished runs")
+    alerts = [alert for record in failed for alert in run_alerts(context, record)]
+    alerts += [
+        alert for record in succeeded for alert in evaluation_alerts(instance, record.run_id)
+    ]
     if alerts:
         with postgres.get_connection() as connection, connection.begin():
             insert_alerts(connection, alerts)
@@ -200,5 +235,8 @@ def sweep_alert_sensor(
         for alert in alerts:
             context.log.error(alert_line(alert))
         _post_to_slack(alerts)
-    context.update_cursor(str(records[-1].storage_id))
+    for name, records in (("failed", failed), ("succeeded", succeeded)):
+        if records:
+            cursor[name] = records[-1].storage_id
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
     return dg.SkipReason(f"{len(alerts)} alert(s) written" if alerts else "no new alerts")

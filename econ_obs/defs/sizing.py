@@ -129,6 +129,10 @@ def measured_step(
     context.add_asset_metadata(step_memory_metadata(row, peak, per_bar, note))
 
 
+HEADROOM_EVENT = "memory_headroom"  # the alert a WARN failure of memory_headroom raises
+HEADROOM_OFFENDING = "offending_keys"  # the same metadata name as the blocking checks'
+
+
 def headroom_result(
     rows: Sequence[StepMemoryRow], run_id: str, strategy: str, threshold: float
 ) -> dg.AssetCheckResult:
@@ -140,6 +144,24 @@ def headroom_result(
     lines = [f"{row.asset}: {headroom_message(row.factor, s, row.profile)}" for row, s in shown]
     if not rows:
         lines = [f"{MEMORY_HEADROOM_CHECK}: no step of this sweep has been measured yet"]
+    # A failure names its event and its steps, as a blocking check names its keys, so the
+    # alert sensor writes one alert per step even though the run itself succeeded.
+    failure = {
+        "event": HEADROOM_EVENT,
+        HEADROOM_OFFENDING: dg.MetadataValue.json(
+            [
+                {
+                    "asset": row.asset,
+                    "factor": row.factor,
+                    "peak_bytes": row.peak_bytes,
+                    "limit_bytes": row.limit_bytes,
+                    "profile": row.profile,
+                    "message": headroom_message(row.factor, state, row.profile),
+                }
+                for row, state in over
+            ]
+        ),
+    }
     return dg.AssetCheckResult(
         check_name=MEMORY_HEADROOM_CHECK,
         passed=not over,
@@ -153,6 +175,7 @@ def headroom_result(
             "n_over": len(over),
             "n_offending": len(over),  # as every check: the count of what is wrong
             "steps": step_memory_table(states),
+            **(failure if over else {}),
         },
     )
 
