@@ -309,19 +309,26 @@ def _watch_processes(ui: LiveUI, stop: threading.Event) -> None:
         stop.wait(0.5)
 
 
-def _stop(ui: LiveUI) -> list[psutil.Process]:
+def _stop(ui: LiveUI, watcher: threading.Thread, stop_watching: threading.Event) -> list[str]:
     """Stop econ-obs ui as Ctrl-C would (SIGTERM; it stops dagster dev's process group); kill
-    and return whatever it started that is still alive."""
+    whatever it started that is still alive and return their command lines."""
     ui.process.send_signal(signal.SIGTERM)
     try:
         ui.process.wait(timeout=SHUTDOWN_SECONDS)
     except subprocess.TimeoutExpired:
         ui.process.kill()
         ui.process.wait()
+    stop_watching.set()
+    watcher.join(timeout=5)
     _gone, alive = psutil.wait_procs(list(ui.started.values()), timeout=15)
+    survivors = []
     for leftover in alive:
-        leftover.kill()
-    return alive
+        try:
+            survivors.append(" ".join(leftover.cmdline()))
+            leftover.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return survivors
 
 
 @pytest.fixture(scope="module")
@@ -354,17 +361,15 @@ def live_ui(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     stop_watching = threading.Event()
     watcher = threading.Thread(target=_watch_processes, args=(ui, stop_watching), daemon=True)
     watcher.start()
-    alive: list[psutil.Process] = []
+    survivors: list[str] = []
     try:
         status = wait_for_http(f"http://127.0.0.1:{port}/server_info", seconds=STARTUP_SECONDS)
         assert status == 200, f"no UI on port {port}:\n{ui.log_tail()}"
         yield ui
     finally:
-        alive = _stop(ui)
-        stop_watching.set()
-        watcher.join(timeout=5)
+        survivors = _stop(ui, watcher, stop_watching)
     assert len(ui.started) >= 3, ui.started  # dagster dev, webserver, daemon, code server...
-    assert alive == [], [process.cmdline() for process in alive if process.is_running()]
+    assert survivors == []
 
 
 def _rows(url: URL, statement: str, **params) -> list[tuple]:
