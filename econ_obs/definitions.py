@@ -68,7 +68,7 @@ def sweep_definitions(config: SweepConfig) -> SweepDefinitions:
     model_results = next(a for a in assets if a.key.path[-1] == "model_results")
     assets.append(build_report_asset(config, model_results))
     plan = sweep_plan(assets)
-    jobs = [stage_job(stage) for stage in plan]
+    jobs = [stage_job(stage, config.run_id) for stage in plan]
     return SweepDefinitions(
         assets=assets,
         checks=build_checks(config, model_results),

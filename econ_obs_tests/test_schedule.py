@@ -94,6 +94,8 @@ def test_each_stage_is_a_named_job_of_the_code_location(defs, plan):
         job = defs.resolve_job_def(stage_job_name(stage))
         selected = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
         assert all(key.startswith("test_run/") for key in selected)
+        # Every run of the job carries the sweep's tag, however it is launched.
+        assert job.tags[SWEEP_RUN_ID_TAG] == "test_run"
         assert selected == set(stage.asset_keys)
 
 

@@ -14,7 +14,9 @@ Decisions, also in the README:
   missed tick only), so a night the daemon was down is caught up, never several.
 - Overlapping sweeps of one run_id never run: a tick is skipped while any run of the sweep is
   queued or in progress, and `dagster.yaml`'s run queue admits one run per `econ_obs/run_id`
-  value at a time (for runs launched from the UI too).
+  value at a time. Every run of a stage job carries that tag (its job's tag), also when
+  launched or re-executed from the UI; a Materialize from the asset catalog runs Dagster's
+  implicit asset job, which carries no tag of ours, so the queue does not hold it.
 """
 
 from collections.abc import Sequence

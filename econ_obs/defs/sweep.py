@@ -141,10 +141,13 @@ def stage_job_name(stage: SweepStage) -> str:
     return "__".join([*prefix, "stage", *stage.name.split("+")])
 
 
-def stage_job(stage: SweepStage) -> dg.UnresolvedAssetJobDefinition:
-    """Return the asset job of one stage: its assets and the checks that target them."""
+def stage_job(stage: SweepStage, sweep_run_id: str) -> dg.UnresolvedAssetJobDefinition:
+    """Return the asset job of one stage: its assets and the checks that target them. Every
+    run of it carries the sweep's econ_obs/run_id tag, however it is launched (the run queue's
+    one-run-per-sweep limit keys on it)."""
     return dg.define_asset_job(
         stage_job_name(stage),
+        tags={SWEEP_RUN_ID_TAG: sweep_run_id},
         selection=dg.AssetSelection.assets(
             *(dg.AssetKey.from_user_string(key) for key in stage.asset_keys)
         ),
@@ -173,7 +176,7 @@ def _execute_stage(
 ) -> dg.ExecuteInProcessResult:
     assets = [a for a in assets_and_checks if isinstance(a, dg.AssetsDefinition)]
     checks = [c for c in assets_and_checks if not isinstance(c, dg.AssetsDefinition)]
-    job = stage_job(stage)
+    job = stage_job(stage, tags[SWEEP_RUN_ID_TAG])
     defs = dg.Definitions(assets=assets, asset_checks=checks, jobs=[job], resources=resources)
     return defs.resolve_job_def(job.name).execute_in_process(
         instance=instance,
