@@ -2,7 +2,7 @@
 
 import sys
 
-from econ_obs.bench import load, matched_null, orchestration, random_baseline, sweep
+from econ_obs.bench import load, matched_null, memory, orchestration, random_baseline, sweep
 
 if __name__ == "__main__":
     print("== random baseline: streaming vs dense ==")
@@ -15,4 +15,7 @@ if __name__ == "__main__":
     sweeps_ok = sweep.main()
     print("\n== orchestration share: 240 and 600 partitions, sweep wall vs core compute ==")
     orchestration_ok = orchestration.main()
-    sys.exit(0 if matched_ok and load_ok and sweeps_ok and orchestration_ok else 1)
+    print("\n== peak memory: 2.6M 1m bars through econ-obs sweep, per bar per asset ==")
+    memory_ok = memory.main()
+    passed = matched_ok and load_ok and sweeps_ok and orchestration_ok and memory_ok
+    sys.exit(0 if passed else 1)

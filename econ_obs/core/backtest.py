@@ -81,7 +81,12 @@ def build_feature_slices(
         fold_gaps(bars.frame.index, bars.bar_interval, fold, bars.crypto, max_gap_bars)
         for fold in folds
     ]
-    features = compute_features(factor, bars, btc=btc, params=factor_params)
+    # Only the bars some fold uses are kept (features still see all history before them);
+    # the slices are views of these few rows, not of the whole series.
+    span = slice(min(f.train_slice.start for f in folds), max(f.test_slice.stop for f in folds))
+    features = compute_features(factor, bars, btc=btc, params=factor_params, rows=span)
+    close = bars.frame["close"].iloc[span].copy()
+    fingerprint = bars.fingerprint()
     slices = []
     for fold, (train_gaps, test_gaps) in zip(folds, gaps, strict=True):
         start, stop = fold.train_slice.start, fold.test_slice.stop
@@ -89,13 +94,13 @@ def build_feature_slices(
             FeatureSlice(
                 crypto=bars.crypto,
                 fold=fold,
-                features=features.frame.iloc[start:stop],
-                close=bars.frame["close"].iloc[start:stop],
+                features=features.frame.iloc[start - span.start : stop - span.start],
+                close=close.iloc[start - span.start : stop - span.start],
                 train_slice=slice(0, fold.train_slice.stop - start),
                 test_slice=slice(fold.test_slice.start - start, stop - start),
                 feature_hash=features.feature_hash,
                 bars_per_year=bars.bars_per_year,
-                data_fingerprint=bars.fingerprint(),
+                data_fingerprint=fingerprint,
                 train_gaps=train_gaps,
                 test_gaps=test_gaps,
             )

@@ -33,7 +33,8 @@ _RETURNS_DEFAULTS: dict = {
 
 @dataclass(frozen=True)
 class FeatureFrame:
-    """Features of one crypto for one factor, on the bars' index (float64, NaN = no history)."""
+    """Features of one crypto for one factor, on the bars' index or the rows asked for
+    (float64, NaN = no history)."""
 
     factor: str
     params: dict
@@ -74,43 +75,91 @@ def _resolve_params(factor: str, params: dict | None) -> dict:
     return merged
 
 
-def _returns_columns(close: pd.Series, params: dict, bar_interval: pd.Timedelta) -> pd.DataFrame:
-    """Lagged log returns, trailing volatility and momentum, all from bars <= t, gaps excluded."""
+def _returns_names(params: dict) -> list[str]:
+    return [
+        *(f"ret_lag_{lag}" for lag in range(1, params["lags"] + 1)),
+        *(f"vol_{window}" for window in params["volatility_windows"]),
+        *(f"mom_{horizon}" for horizon in params["momentum_horizons"]),
+    ]
+
+
+def _shifted(values: np.ndarray, periods: int, rows: np.ndarray) -> np.ndarray:
+    """values.shift(periods) at the positions `rows` (NaN before the series starts)."""
+    source = rows - periods
+    out = values[np.maximum(source, 0)]
+    out[source < 0] = np.nan
+    return out
+
+
+def _fill_returns_columns(
+    close: pd.Series, params: dict, bar_interval: pd.Timedelta, rows: np.ndarray, out: np.ndarray
+) -> None:
+    """Lagged log returns, trailing volatility and momentum, all from bars <= t, gaps excluded.
+
+    Each column is computed on the whole series, as one pandas operation (so every value is
+    bit for bit what a frame of all columns would hold), and only its `rows` are kept, written
+    into the columns of `out` (one row per entry of `rows`, _returns_names order).
+    """
     log_close = np.log(close.astype(np.float64))
     one_bar = log_close.diff()
     crosses_gap = pd.Series(after_gap(pd.DatetimeIndex(close.index), bar_interval), close.index)
     gap_move = one_bar.where(crosses_gap, 0.0)  # the move across each gap; 0.0 elsewhere
     one_bar = one_bar.mask(crosses_gap)
-    position = pd.Series(np.arange(len(close)), index=close.index)
-    columns: dict[str, pd.Series] = {}
+    one_bar_values = one_bar.to_numpy()
+    column = 0
     for lag in range(1, params["lags"] + 1):
-        columns[f"ret_lag_{lag}"] = one_bar.shift(lag - 1)
+        out[:, column] = _shifted(one_bar_values, lag - 1, rows)
+        column += 1
     for window in params["volatility_windows"]:
         # Same warm-up as min_periods=window; after it, a gap's NaN return is skipped.
-        trailing_std = one_bar.rolling(window, min_periods=2).std()
-        columns[f"vol_{window}"] = trailing_std.where(position >= window)
+        trailing_std = one_bar.rolling(window, min_periods=2).std().to_numpy()
+        out[:, column] = np.where(rows >= window, trailing_std[rows], np.nan)
+        column += 1
+    del one_bar, one_bar_values
+    log_values = log_close.to_numpy()
     for horizon in params["momentum_horizons"]:
-        gap_moves = gap_move.rolling(horizon, min_periods=1).sum()
-        columns[f"mom_{horizon}"] = log_close - log_close.shift(horizon) - gap_moves
-    return pd.DataFrame(columns, index=close.index).astype(np.float64)
+        gap_moves = gap_move.rolling(horizon, min_periods=1).sum().to_numpy()
+        out[:, column] = log_values[rows] - _shifted(log_values, horizon, rows) - gap_moves[rows]
+        column += 1
 
 
-def _returns(bars: MarketBars, btc: MarketBars | None, params: dict) -> pd.DataFrame:
-    return _returns_columns(bars.frame["close"], params, bars.bar_interval)
+def _feature_frame(names: list[str], index: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
+    """An empty float64 frame of one block, and the array behind it, to be filled in place."""
+    # Column-major, so each column is contiguous and the frame wraps it without a copy.
+    values = np.empty((len(index), len(names)), dtype=np.float64, order="F")
+    return pd.DataFrame(values, index=index, columns=names, copy=False), values
 
 
-def _btc_overlay(bars: MarketBars, btc: MarketBars | None, params: dict) -> pd.DataFrame:
+def _returns(bars: MarketBars, btc: MarketBars | None, params: dict, rows: slice) -> pd.DataFrame:
+    close = bars.frame["close"]
+    positions = np.arange(len(close))[rows]
+    frame, values = _feature_frame(_returns_names(params), close.index[rows])
+    _fill_returns_columns(close, params, bars.bar_interval, positions, values)
+    return frame
+
+
+def _btc_overlay(
+    bars: MarketBars, btc: MarketBars | None, params: dict, rows: slice
+) -> pd.DataFrame:
     if btc is None:
         raise ValueError(f"factor 'btc_overlay' for {bars.crypto} needs BTC bars; pass btc=...")
-    own = _returns_columns(bars.frame["close"], params, bars.bar_interval)
-    btc_features = _returns_columns(btc.frame["close"], params, btc.bar_interval)
-    btc_features = btc_features.add_prefix("btc_")
+    close = bars.frame["close"]
+    names = _returns_names(params)
+    index = close.index[rows]
+    frame, values = _feature_frame([*names, *(f"btc_{name}" for name in names)], index)
+    _fill_returns_columns(close, params, bars.bar_interval, np.arange(len(close))[rows], values)
     # Exact timestamp match on the crypto's own index: a bar BTC lacks stays NaN (no fill).
-    aligned = btc_features.reindex(own.index)
-    return pd.concat([own, aligned], axis=1)
+    btc_close = btc.frame["close"]
+    if not btc_close.index.is_unique:
+        raise ValueError(f"BTC bars for {bars.crypto}'s overlay have repeated timestamps")
+    btc_rows = btc_close.index.get_indexer(index)
+    btc_values = values[:, len(names) :]
+    _fill_returns_columns(btc_close, params, btc.bar_interval, np.maximum(btc_rows, 0), btc_values)
+    btc_values[btc_rows < 0] = np.nan
+    return frame
 
 
-FactorBuilder = Callable[[MarketBars, MarketBars | None, dict], pd.DataFrame]
+FactorBuilder = Callable[[MarketBars, MarketBars | None, dict, slice], pd.DataFrame]
 _FACTORS: dict[str, tuple[FactorBuilder, bool]] = {
     "returns": (_returns, False),
     "btc_overlay": (_btc_overlay, True),
@@ -134,12 +183,21 @@ def factor_needs_btc(factor: str) -> bool:
 
 
 def compute_features(
-    factor: str, bars: MarketBars, btc: MarketBars | None = None, params: dict | None = None
+    factor: str,
+    bars: MarketBars,
+    btc: MarketBars | None = None,
+    params: dict | None = None,
+    rows: slice | None = None,
 ) -> FeatureFrame:
-    """Return the FeatureFrame of a factor on the bars (log-return units; NaN = no history)."""
+    """Return the FeatureFrame of a factor on the bars (log-return units; NaN = no history).
+
+    `rows` (positions in the bars) keeps only those rows: each value is still computed from
+    the whole history before it, exactly as without `rows`, but a sweep whose folds use a
+    fraction of the bars does not hold features for the rest.
+    """
     build, _needs_btc = _lookup(factor)
     resolved = _resolve_params(factor, params)
-    frame = build(bars, btc, resolved)
+    frame = build(bars, btc, resolved, slice(None) if rows is None else rows)
     columns = [str(column) for column in frame.columns]
     return FeatureFrame(
         factor=factor,

@@ -28,7 +28,7 @@ dropped`` says how many were dropped; nothing is dropped silently.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,7 @@ DAYS_PER_YEAR = 365.25
 PARTIAL_VOLUME_FRACTION = 0.1
 PARTIAL_VOLUME_LOOKBACK_BARS = 24
 _CLOSE_TIME_SLACK = pd.Timedelta(milliseconds=1)
+_FINGERPRINT_CHUNK_BARS = 1 << 16  # rows hashed at a time: a few MB, never a copy of all bars
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,29 @@ class MarketBars:
         """Bars per year (365.25 days / bar_interval), for annualising."""
         return pd.Timedelta(days=DAYS_PER_YEAR) / self.bar_interval
 
+    # Set by close_only(): the digest of the full OHLCV bars those close prices came from.
+    known_fingerprint: str | None = field(default=None, repr=False, compare=False)
+
     def fingerprint(self) -> str:
         """Return a SHA-256 hex digest of the index (int64 ns) and OHLCV values."""
+        if self.known_fingerprint is not None:
+            return self.known_fingerprint
         digest = hashlib.sha256()
         index_ns = pd.DatetimeIndex(self.frame.index).as_unit("ns").asi8
-        digest.update(np.ascontiguousarray(index_ns, dtype="<i8").tobytes())
-        values = self.frame.loc[:, list(OHLCV_COLUMNS)].to_numpy(dtype="<f8")
-        digest.update(np.ascontiguousarray(values).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(index_ns, dtype="<i8")).cast("B"))
+        # The row-major bytes of the (bars x 5) float64 array, hashed a chunk of rows at a time.
+        columns = [self.frame[name].to_numpy(dtype="<f8") for name in OHLCV_COLUMNS]
+        for start in range(0, self.n_bars, _FINGERPRINT_CHUNK_BARS):
+            chunk = np.column_stack([c[start : start + _FINGERPRINT_CHUNK_BARS] for c in columns])
+            digest.update(memoryview(np.ascontiguousarray(chunk, dtype="<f8")).cast("B"))
         return digest.hexdigest()
+
+    def close_only(self) -> MarketBars:
+        """These bars with the close column alone (all that features and slices read), and the
+        fingerprint of the full bars: a third of the memory of OHLCV, same digest."""
+        return replace(
+            self, frame=self.frame[["close"]].copy(), known_fingerprint=self.fingerprint()
+        )
 
 
 def closed_bars(

@@ -181,11 +181,39 @@ def read_csv_bytes(data: bytes, source: str, header_lines: int, **options: objec
         raise MarketDataError(f"{source}: cannot be read as CSV: {reason}") from None
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """pandas.read_parquet's frame, decoded a column at a time: at most one column's scratch.
+
+    Arrow's allocator keeps what it has freed (several times the file, reading every column at
+    once) unless told to release it, so it is told after each column.
+    """
+    import pyarrow as pa  # imported with pandas' Parquet support, only when a file is Parquet
+    import pyarrow.parquet as pq
+
+    pool = pa.default_memory_pool()
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow  # with pandas' metadata: the index and dtypes as written
+    columns = []
+    for name in schema.names:
+        columns.append(parquet.read(columns=[name]).column(0))
+        pool.release_unused()
+    table = pa.Table.from_arrays(columns, schema=schema)
+    del columns
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    # Into numpy's memory a column at a time, each arrow buffer handed back as it is copied:
+    # memory arrow keeps would outlive the bars and never serve numpy's allocations.
+    for position in range(frame.shape[1]):
+        frame.isetitem(position, frame.iloc[:, position].copy(deep=True))
+        pool.release_unused()
+    return frame
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Return the raw frame of a Parquet file (.parquet) or a CSV file with a header row."""
     if path.suffix.lower() == ".parquet":
         try:
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         except Exception as error:  # pyarrow's errors have no common base worth naming
             raise MarketDataError(
                 f"{path}: is not a readable Parquet file ({first_line(error)})"

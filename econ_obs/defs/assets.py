@@ -7,6 +7,7 @@ peak memory and the series it held are recorded once per step (`measured_step`).
 """
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import numpy as np
@@ -23,6 +24,7 @@ from econ_obs.core.backtest import (
 from econ_obs.core.market_data import MarketBars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.description import describe, sweep_name
+from econ_obs.defs.io_manager import LAZY_INPUT, one_upstream_at_a_time
 from econ_obs.defs.metadata import (
     assessment_table,
     basis_metadata,
@@ -32,6 +34,7 @@ from econ_obs.defs.metadata import (
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
     SweepPartitions,
+    decode_result_key,
     decode_slice_key,
 )
 from econ_obs.defs.resources import PostgresResource
@@ -102,7 +105,8 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 },
                 partition_key=crypto,
             )
-            loaded[crypto] = bars
+            # Downstream reads the close prices only; storing them alone keeps a third.
+            loaded[crypto] = bars.close_only()
             step.hold(crypto, bars.n_bars)
         # The sweep's record (sweep_runs) carries the data it ran on; a run launched outside
         # `econ-obs sweep` has no record, and this changes nothing.
@@ -124,14 +128,18 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         io_manager_key=SLICE_IO_MANAGER,
         **describe(config, "features", {"pandas"}),
         code_version=code_versions["feature_slice"],
-        ins={"market_bars": dg.AssetIn(key_prefix=prefix, partition_mapping=market_mapping)},
+        ins={
+            "market_bars": dg.AssetIn(
+                key_prefix=prefix, partition_mapping=market_mapping, **LAZY_INPUT
+            )
+        },
         description="One fold's window, features and close prices: the single upstream of "
         "model results and baselines.",
     )
     def feature_slice(
         context: dg.AssetExecutionContext,
         postgres: PostgresResource,
-        market_bars: dict[str, MarketBars],
+        market_bars: Mapping[str, MarketBars],
     ) -> dict[str, FeatureSlice]:
         with measured_step(context, postgres, config, "feature_slice") as step:
             return _build_slices(context, market_bars, step)
@@ -140,21 +148,24 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         wanted = defaultdict(list)
         for partition_key in context.partition_keys:
             wanted[decode_slice_key(partition_key).crypto].append(partition_key)
+        # Read from storage once each: BTC for every crypto, each crypto's bars while in use.
+        btc = market_bars[OVERLAY_CRYPTO] if config.needs_btc else None
         out = {}
         for crypto, partition_keys in wanted.items():
-            btc = market_bars[OVERLAY_CRYPTO] if config.needs_btc else None
+            bars = btc if crypto == OVERLAY_CRYPTO and btc is not None else market_bars[crypto]
             # The series this factor holds: the crypto's own and, for btc_overlay, BTC's.
-            step.hold(crypto, market_bars[crypto].n_bars)
+            step.hold(crypto, bars.n_bars)
             if btc is not None:
                 step.hold(OVERLAY_CRYPTO, btc.n_bars)
             slices = build_feature_slices(
-                market_bars[crypto],
+                bars,
                 config.folds,
                 config.factor,
                 config.factor_params,
                 btc=btc,
                 max_gap_bars=config.data.max_gap_bars,
             )
+            del bars
             for partition_key in partition_keys:
                 feature_slice = slices[decode_slice_key(partition_key).fold_id]
                 context.add_asset_metadata(
@@ -163,13 +174,22 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 out[partition_key] = feature_slice
         return out
 
+    def _one_slice_at_a_time(partition_keys, slices) -> Iterator:
+        """Each result partition; a slice is read once, for its costs, then dropped."""
+        by_key = {decode_slice_key(key): key for key in slices}
+        slice_of = lambda key: by_key[decode_result_key(key).slice_key]  # noqa: E731
+        for keys, one in one_upstream_at_a_time(partition_keys, slices, slice_of):
+            yield from result_partitions(config, keys, one)
+
     # Both result assets: same partitions, same single upstream slice, same retry rule.
     result_asset = {
         "partitions_def": parts.results,
         "backfill_policy": SINGLE_RUN,
         "retry_policy": DATABASE_RETRY,
         "ins": {
-            "feature_slice": dg.AssetIn(key_prefix=prefix, partition_mapping=parts.slice_to_result)
+            "feature_slice": dg.AssetIn(
+                key_prefix=prefix, partition_mapping=parts.slice_to_result, **LAZY_INPUT
+            )
         },
     }
 
@@ -184,14 +204,14 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     def baseline_rows(
         context: dg.AssetExecutionContext,
         postgres: PostgresResource,
-        feature_slice: dict[str, FeatureSlice],
+        feature_slice: Mapping[str, FeatureSlice],
     ) -> None:
         with (
             retry_only_database_errors(),
             measured_step(context, postgres, config, "baseline_rows") as step,
             postgres.get_engine() as engine,
         ):
-            for part in result_partitions(config, context.partition_keys, feature_slice):
+            for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 path = part.feature_slice.price_path
@@ -232,7 +252,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     def model_results(
         context: dg.AssetExecutionContext,
         postgres: PostgresResource,
-        feature_slice: dict[str, FeatureSlice],
+        feature_slice: Mapping[str, FeatureSlice],
     ) -> None:
         # A variant's trades and their matched placements do not depend on the cost: both are
         # made once per slice (a slice's costs are consecutive partitions) and then dropped.
@@ -243,7 +263,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             measured_step(context, postgres, config, "model_results") as step,
             postgres.get_engine() as engine,
         ):
-            for part in result_partitions(config, context.partition_keys, feature_slice):
+            for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
                 if slice_key not in trades:
