@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
-import numpy as np
 
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
 from econ_obs.core.accounting import trades_from_positions
@@ -41,10 +40,10 @@ from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.result_partitions import (
     DATABASE_RETRY,
     SINGLE_RUN,
-    equity_of,
     result_partitions,
     retry_only_database_errors,
 )
+from econ_obs.defs.result_rows import baseline_rows_for, model_rows_for
 from econ_obs.defs.sizing import measured_step
 from econ_obs.defs.table_metadata import (
     table_definition_metadata,
@@ -55,14 +54,9 @@ from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
     RESULTS_TABLE,
-    baseline_row,
     replace_partition,
-    result_row,
-    seed_rows,
 )
 from econ_obs.store.significance import (
-    equity_json,
-    significance_columns,
     stored_seed_net_returns,
 )
 from econ_obs.store.sweep_runs import record_data_fingerprints
@@ -214,22 +208,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
-                path = part.feature_slice.price_path
-                hold = Trades(np.array([0]), np.array([path.n_bars - 1]))
-                curves = {"buy_and_hold": equity_of(part.feature_slice, hold, part.cost)}
-                rows = [
-                    baseline_row(
-                        part.basis,
-                        r.baseline_type,
-                        r.params,
-                        r.metrics.as_dict(),
-                        context.run.run_id,
-                        curves.get(r.baseline_type),
-                    )
-                    for r in results
-                ]
-                (random_row,) = [r for r in results if r.per_seed is not None]
-                seeds = seed_rows(part.basis, random_row.per_seed)
+                rows, seeds = baseline_rows_for(part, results, context.run.run_id)
                 replace_partition(engine, BASELINES_TABLE, part.basis, rows, seeds)
                 context.add_asset_metadata(
                     {
@@ -289,22 +268,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                     random_seeds,
                     placements,
                 )
-                times = part.feature_slice.close.index[part.feature_slice.test_slice]
-                rows = [
-                    result_row(
-                        part.basis,
-                        variant.name,
-                        variant.params,
-                        part.feature_slice.feature_hash,
-                        assessed[variant.name].metrics.as_dict(),
-                        context.run.run_id,
-                        significance_columns(assessed[variant.name]),
-                        equity_json(
-                            times, assessed[variant.name].equity_bars, assessed[variant.name].equity
-                        ),
-                    )
-                    for variant in config.variants
-                ]
+                rows = model_rows_for(part, config.variants, assessed, context.run.run_id)
                 replace_partition(engine, RESULTS_TABLE, part.basis, rows)
                 with engine.connect() as connection:
                     baseline_net = stored_baseline_net_returns(connection, part.basis)

@@ -31,6 +31,8 @@ def retry_only_database_errors() -> Iterator[None]:
         yield
     except (DatabaseError, OperationalError):
         raise  # transient: the partition was left untouched, so a retry is safe
+    except dg.Failure:
+        raise  # already says what failed and refuses retries (e.g. a slice file missing)
     except Exception as error:
         raise dg.Failure(
             description=f"{type(error).__name__}: {error}", allow_retries=False
