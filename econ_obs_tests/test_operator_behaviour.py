@@ -5,6 +5,7 @@ says only what is true. All on a real PostgreSQL and a real Dagster instance."""
 import json
 import re
 import time
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
@@ -230,3 +231,34 @@ def test_a_passed_check_names_no_event_and_a_failed_one_shows_its_keys_as_a_tabl
         }
         for cost in (10, 30)
     ]
+
+
+def test_an_unreadable_slice_file_fails_at_once_naming_the_file(
+    small_config, sweep_resources, instance
+):
+    run_small_sweep(small_config, sweep_resources, instance)
+    base = Path(sweep_resources["slice_io_manager"].base_dir)
+    (broken,) = [p for p in base.rglob("ETHUSDT__1.pkl") if "feature_slice" in p.parts]
+    broken.write_bytes(b"not a pickle")
+    defs = build_definitions(small_config, resources=sweep_resources)
+    assets = list(defs.assets)
+
+    (outcome,) = run_sweep(
+        [*assets, *defs.asset_checks],
+        [sweep_plan(assets)[-1]],
+        instance,
+        sweep_resources,
+        small_config.run_id,
+        progress=lambda line: None,
+        log_level="CRITICAL",
+    )
+
+    assert not outcome.success
+    message = outcome.step_error.message
+    assert message.startswith(
+        f"test_run/feature_slice partition 'ETHUSDT|1' could not be read from {broken} "
+        "(UnpicklingError"
+    ), message
+    assert message.endswith("materialise it again")
+    retries = events(instance, outcome.dagster_run_id, "STEP_UP_FOR_RETRY")
+    assert retries == []  # not a lost connection: no retry

@@ -47,7 +47,7 @@ class StoredPartitions(Mapping):
                 description=f"{self._asset} partition {key!r} could not be read from {path} "
                 f"({type(error).__name__}: {error}); materialise it again",
                 allow_retries=False,
-            ) from error
+            ) from None  # the description says it all; a cause would be shown instead
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
