@@ -26,13 +26,11 @@ A KB is 1000 bytes here, so the target of 0.25 KB is 250 bytes per bar per asset
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +38,10 @@ import sqlalchemy as sa
 import yaml
 
 from econ_obs.bench.load import N_BARS, synthetic_bars
+from econ_obs.bench.sweep import fresh_sweep_environment, sweep_command
 from econ_obs.config import DEFAULT_SWEEP_PATH
 from econ_obs.store.database import (
-    drop_database,
-    ensure_database,
     make_engine,
-    render,
     resolve_database_url,
     with_database,
 )
@@ -137,34 +133,21 @@ def _sample_peak(process: subprocess.Popen, peak: list[int]) -> None:
 
 def run_sweep(config_path: Path, factor: str, bar_assets: int, server_url) -> SweepMemory:
     """Run `econ-obs sweep` in a fresh process on fresh databases; return its memory."""
-    suffix = uuid.uuid4().hex[:8]
-    app_db, dagster_db = f"econ_obs_bench_{suffix}", f"econ_obs_bench_{suffix}_dagster"
-    for name in (app_db, dagster_db):
-        ensure_database(server_url, name)
-    app_url = with_database(server_url, app_db)
-    env = {
-        **os.environ,
-        "ECON_OBS_DATABASE_URL": render(app_url),
-        "ECON_OBS_DAGSTER_DATABASE_URL": render(with_database(server_url, dagster_db)),
-    }
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            env["ECON_OBS_DAGSTER_STORAGE_DIR"] = folder
-            env["ECON_OBS_DAGSTER_LOGS_DIR"] = folder
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "econ_obs.cli", "sweep", "--config", str(config_path)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            peak = [0]
-            sampler = threading.Thread(target=_sample_peak, args=(process, peak), daemon=True)
-            sampler.start()
-            stdout, stderr = process.communicate()
-            sampler.join()
-            seconds = time.perf_counter() - started
+    with fresh_sweep_environment(server_url) as (env, app_url):
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            sweep_command(config_path),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        peak = [0]
+        sampler = threading.Thread(target=_sample_peak, args=(process, peak), daemon=True)
+        sampler.start()
+        stdout, stderr = process.communicate()
+        sampler.join()
+        seconds = time.perf_counter() - started
         if process.returncode != 0:
             print(stdout[-2000:], stderr[-2000:], sep="\n")
         engine = make_engine(app_url)
@@ -173,9 +156,6 @@ def run_sweep(config_path: Path, factor: str, bar_assets: int, server_url) -> Sw
                 rows = connection.execute(_STEPS_SQL).all()
         finally:
             engine.dispose()
-    finally:
-        for name in (app_db, dagster_db):
-            drop_database(server_url, name)
     steps = tuple(
         StepPeak(
             row.asset, int(row.peak_bytes), int(row.baseline_rss_bytes or 0), row.lifetime_peak

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,33 +61,45 @@ def run_case(case: SweepCase, server_url) -> tuple[float, int, int]:
     return done.seconds, done.partitions, done.returncode
 
 
-def run_sweep_process(case: SweepCase, server_url) -> SweepProcess:
-    """Run one sweep in a fresh process on fresh databases; return what it took and printed."""
+@contextmanager
+def fresh_sweep_environment(server_url, extra_env: dict | None = None) -> Iterator[tuple]:
+    """Yield (environment for `econ-obs sweep`, its application database URL): two fresh
+    databases on the server and a temporary Dagster folder, all removed afterwards."""
     suffix = uuid.uuid4().hex[:8]
     app_db, dagster_db = f"econ_obs_bench_{suffix}", f"econ_obs_bench_{suffix}_dagster"
     for name in (app_db, dagster_db):
         ensure_database(server_url, name)
-    env = {
-        **os.environ,
-        **case.extra_env,
-        "ECON_OBS_DATABASE_URL": render(with_database(server_url, app_db)),
-        "ECON_OBS_DAGSTER_DATABASE_URL": render(with_database(server_url, dagster_db)),
-    }
+    app_url = with_database(server_url, app_db)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            env["ECON_OBS_DAGSTER_STORAGE_DIR"] = folder
-            env["ECON_OBS_DAGSTER_LOGS_DIR"] = folder
-            started = time.perf_counter()
-            result = subprocess.run(
-                [sys.executable, "-m", "econ_obs.cli", "sweep", "--config", str(case.config_path)],
-                env=env,
-                capture_output=True,
-                text=True,
+            yield (
+                {
+                    **os.environ,
+                    **(extra_env or {}),
+                    "ECON_OBS_DATABASE_URL": render(app_url),
+                    "ECON_OBS_DAGSTER_DATABASE_URL": render(with_database(server_url, dagster_db)),
+                    "ECON_OBS_DAGSTER_STORAGE_DIR": folder,
+                    "ECON_OBS_DAGSTER_LOGS_DIR": folder,
+                },
+                app_url,
             )
-            seconds = time.perf_counter() - started
     finally:
         for name in (app_db, dagster_db):
             drop_database(server_url, name)
+
+
+def sweep_command(config_path: Path) -> list[str]:
+    return [sys.executable, "-m", "econ_obs.cli", "sweep", "--config", str(config_path)]
+
+
+def run_sweep_process(case: SweepCase, server_url) -> SweepProcess:
+    """Run one sweep in a fresh process on fresh databases; return what it took and printed."""
+    with fresh_sweep_environment(server_url, case.extra_env) as (env, _):
+        started = time.perf_counter()
+        result = subprocess.run(
+            sweep_command(case.config_path), env=env, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - started
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-2000:], sep="\n")
     os.environ.update({k: v for k, v in case.extra_env.items()})
