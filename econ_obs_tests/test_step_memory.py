@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from econ_obs.config import load_sweep_config
-from econ_obs.defs.sensors import parse_cursor, sweep_alert_sensor
+from econ_obs.defs.sensors import parse_cursor
 from econ_obs.defs.sizing import PROFILES_ENV_VAR, profiles_from_env
 from econ_obs.sizing import DEFAULT_PROFILES, MEMORY_HEADROOM_CHECK, SizingError
 from econ_obs.store.step_memory import (
@@ -20,6 +20,7 @@ from econ_obs.store.step_memory import (
     step_observations,
 )
 from econ_obs_tests.conftest import SMALL_SWEEP_YAML, run_small_sweep
+from econ_obs_tests.test_operator_behaviour import evaluate_sensor
 
 GIB = 1024**3
 MIB = 1024**2
@@ -166,16 +167,8 @@ def test_a_step_over_85_percent_of_its_limit_fails_headroom_as_a_warning(
     assert "at or over 85%; move it to a larger profile" in headroom.description
 
     # The run succeeded, yet the alert sensor raises the warning: one alert per step, once.
-    context = dg.build_sensor_context(
-        instance=instance, resources={"postgres": sweep_resources["postgres"]}
-    )
-    sweep_alert_sensor(context)
-    again = dg.build_sensor_context(
-        instance=instance,
-        cursor=context.cursor,
-        resources={"postgres": sweep_resources["postgres"]},
-    )
-    sweep_alert_sensor(again)
+    cursor = evaluate_sensor(instance, sweep_resources)
+    evaluate_sensor(instance, sweep_resources, cursor=cursor)
     with step_memory.connect() as connection:
         alerts = connection.execute(
             sa.text("SELECT event, check_name, run_id, dagster_run_id, detail FROM alerts")

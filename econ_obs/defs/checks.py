@@ -78,47 +78,11 @@ def expected_windows(config: SweepConfig) -> ExpectedWindows:
 Query = Callable[[Connection, str, str, Sequence[ResultKey], ExpectedWindows | None], list[dict]]
 
 
-def _missing(
-    connection: Connection,
-    run_id: str,
-    strategy: str,
-    expected: Sequence[ResultKey],
-    windows: ExpectedWindows | None,
-) -> list[dict]:
-    return missing_keys(connection, run_id, strategy, expected)
-
-
-def _unexpected(
-    connection: Connection,
-    run_id: str,
-    strategy: str,
-    expected: Sequence[ResultKey],
-    windows: ExpectedWindows | None,
-) -> list[dict]:
-    return unexpected_keys(connection, run_id, strategy, expected)
-
-
-def _unique(
-    connection: Connection,
-    run_id: str,
-    strategy: str,
-    expected: Sequence[ResultKey],
-    windows: ExpectedWindows | None,
-) -> list[dict]:
+def _unique(connection: Connection, run_id: str, strategy: str) -> list[dict]:
     constraints = [
         {**row, "problem": "constraint missing"} for row in missing_unique_constraints(connection)
     ]
     return constraints + duplicate_keys(connection, run_id, strategy)
-
-
-def _same_basis(
-    connection: Connection,
-    run_id: str,
-    strategy: str,
-    expected: Sequence[ResultKey],
-    windows: ExpectedWindows | None,
-) -> list[dict]:
-    return basis_mismatches(connection, run_id, strategy)
 
 
 def _window_matches(
@@ -137,10 +101,14 @@ def _window_matches(
 
 
 QUERIES: dict[str, Query] = {
-    BASELINES_COMPLETE: _missing,
-    NO_UNEXPECTED_KEYS: _unexpected,
-    UNIQUE_PER_PARTITION: _unique,
-    SAME_BASIS: _same_basis,
+    BASELINES_COMPLETE: lambda c, run_id, strategy, expected, _: missing_keys(
+        c, run_id, strategy, expected
+    ),
+    NO_UNEXPECTED_KEYS: lambda c, run_id, strategy, expected, _: unexpected_keys(
+        c, run_id, strategy, expected
+    ),
+    UNIQUE_PER_PARTITION: lambda c, run_id, strategy, *_: _unique(c, run_id, strategy),
+    SAME_BASIS: lambda c, run_id, strategy, *_: basis_mismatches(c, run_id, strategy),
     WINDOW_MATCHES_CONFIG: _window_matches,
 }
 DESCRIPTIONS = {
