@@ -147,10 +147,16 @@ def test_each_partition_materialisation_carries_its_comparison(
     assert sorted(r.data["variant"] for r in table.records) == sorted(
         v.name for v in small_config.variants
     )
+    columns = [c.name for c in table.schema.columns]
+    assert {"exposure", "sharpe"} <= set(columns)
     for record in table.records:
+        assert set(record.data) == set(columns)
+        assert 0.0 <= record.data["exposure"] <= 1.0
+        assert isinstance(record.data["sharpe"], float)
         if record.data["n_trades"]:
             assert 0 < record.data["p_value_matched"] <= 1
             assert isinstance(record.data["breakeven_cost_bps"], float)
+            assert record.data["exposure"] > 0.0
     report = instance.fetch_materializations(
         dg.AssetKey(["test_run", "sweep_report"]), limit=1
     ).records

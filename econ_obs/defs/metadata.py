@@ -101,6 +101,8 @@ _SIGNIFICANCE_SCHEMA = dg.TableSchema(
         dg.TableColumn("variant", "string"),
         dg.TableColumn("net_return", "float", description="fraction, after costs"),
         dg.TableColumn("n_trades", "int"),
+        dg.TableColumn("exposure", "float", description="fraction of the window's bars held"),
+        dg.TableColumn("sharpe", "float", description="annualised, per-bar net returns"),
         dg.TableColumn("matched_null_mean", "float", description="mean net return of the null"),
         dg.TableColumn("p_value_matched", "float", description="(1 + #{null >= net}) / (n + 1)"),
         dg.TableColumn("p_value_random", "float", description="against the random seeds"),
@@ -115,7 +117,8 @@ def _rounded(value: float | None, digits: int = 6) -> float | None:
 
 
 def assessment_table(assessed: dict) -> dg.MetadataValue:
-    """Return each variant's net return, p-values, break-even cost and DSR as a Dagster table."""
+    """Return each variant's net return, exposure, sharpe, p-values, break-even cost and DSR
+    as a Dagster table."""
     records = []
     for name, assessment in sorted(assessed.items()):
         matched = assessment.matched
@@ -125,6 +128,8 @@ def assessment_table(assessed: dict) -> dg.MetadataValue:
                     "variant": name,
                     "net_return": _rounded(assessment.metrics.net_return),
                     "n_trades": int(assessment.metrics.n_trades),
+                    "exposure": _rounded(assessment.metrics.exposure),
+                    "sharpe": _rounded(assessment.metrics.sharpe, 4),
                     "matched_null_mean": _rounded(matched.mean) if matched else None,
                     "p_value_matched": _rounded(matched.p_value) if matched else None,
                     "p_value_random": _rounded(assessment.p_value_random),
