@@ -185,6 +185,25 @@ def test_bad_input_names_key_and_value(
         assert fragment in message, f"{fragment!r} not in {message!r}"
 
 
+@pytest.mark.parametrize("n_perms_text", ["2.5", "many", "1e3", "1.0e+3", "true"])
+def test_a_non_integer_n_perms_names_its_key_once_with_a_sensible_example(
+    tmp_path: Path, n_perms_text: str
+) -> None:
+    raw = _raw()
+    raw["baselines"] = {"matched": {"n_perms": 1000}}
+    text = yaml.safe_dump(raw).replace("n_perms: 1000", f"n_perms: {n_perms_text}")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_sweep_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.count(str(path)) == 1, message
+    assert message.count("baselines.matched.n_perms") == 1, message
+    assert "not a whole number" in message
+    assert "e.g. 1000" in message and "24" not in message, message
+
+
 def test_crypto_missing_from_csv_folder_names_crypto_and_folder(tmp_path: Path) -> None:
     folder = _csv_folder(tmp_path)
     raw = _raw(data={"format": "ohlcv_csv", "path": str(folder)}, cryptos=["BTCUSDT", "ETHUSDT"])

@@ -252,7 +252,8 @@ def parse_matched_null(top: Section) -> MatchedNullParams:
     )
     if "n_perms" not in matched.raw:
         return MatchedNullParams()
+    n_perms = matched.integer("n_perms", "1000")  # its own error names the key; not re-wrapped
     try:
-        return MatchedNullParams(n_perms=matched.integer("n_perms", "1000"))
+        return MatchedNullParams(n_perms=n_perms)
     except ValueError as error:
         matched.fail_from(error, _MATCHED_KEYS)

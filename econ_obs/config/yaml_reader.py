@@ -45,10 +45,10 @@ def cut(text: str) -> str:
     return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
 
 
-def whole_number(source_path: Path, key_path: str, value: Any) -> int:
+def whole_number(source_path: Path, key_path: str, value: Any, example: str) -> int:
     """Return value if it is an int; YAML `true` is a bool, an int subclass, and is refused."""
     if isinstance(value, bool) or not isinstance(value, int):
-        fail(source_path, key_path, f"{excerpt(value)} is not a whole number; write e.g. 24")
+        fail(source_path, key_path, f"{excerpt(value)} is not a whole number; write e.g. {example}")
     return value
 
 
@@ -96,7 +96,8 @@ class Section:
         return value
 
     def integer(self, name: str, example: str, default: Any = MISSING) -> int:
-        return whole_number(self.source_path, self.path(name), self.get(name, example, default))
+        value = self.get(name, example, default)
+        return whole_number(self.source_path, self.path(name), value, example)
 
     def matching(
         self, name: str, pattern: re.Pattern[str], example: str, default: Any = MISSING
@@ -129,6 +130,8 @@ class Section:
 
     def fail_from(self, error: ValueError, fields: tuple[str, ...]) -> NoReturn:
         """Re-raise a ValueError from a validating constructor at the key of the field it names."""
+        if isinstance(error, ConfigError):  # already "<file>: <key path>: ..."; keep it as is
+            raise error
         # The first field named wins: a message may mention another field in its advice.
         named = sorted((str(error).find(field), field) for field in fields if field in str(error))
         key_path = self.path(named[0][1]) if named else self.key_path
