@@ -46,7 +46,9 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def kline_rows(n_rows: int = N_ROWS) -> list[list[str]]:
     frame = good_frame(n_rows)
-    open_ms = pd.to_datetime(frame["timestamp"]).astype("int64") // 10**6
+    # as_unit: pandas 3 parses to microseconds, so // 10**6 of the raw ticks gave seconds, and
+    # close_time (open + 3_599_999) was 41 days after its open.
+    open_ms = pd.to_datetime(frame["timestamp"]).dt.as_unit("ms").astype("int64")
     rows = []
     for i in range(n_rows):
         prices = [f"{frame[k].iloc[i]}" for k in ("open", "high", "low", "close", "volume")]

@@ -237,3 +237,118 @@ def test_as_of_drops_every_bar_not_closed_by_then(tmp_path: Path) -> None:
     assert closed.n_bars == 30 and closed.partial_bars_dropped == 0
     with pytest.raises(MarketDataError, match=r"BTCUSDT_1h\.csv: no bar had closed by as_of"):
         load_market_bars("ohlcv_csv", "BTCUSDT", path, "1h", as_of=pd.Timestamp(0, tz="UTC"))
+
+
+def half_volume_partial(clean: list[str]) -> str:
+    """The bar after `clean`, cut half way: 50 % of the usual volume, above the 10 % rule."""
+    return hourly_csv_lines(len(clean) + 1)[-1].replace(",10.0", ",5.0")
+
+
+def test_as_of_drops_a_half_volume_partial_candle_that_the_volume_rule_keeps(
+    tmp_path: Path,
+) -> None:
+    clean = hourly_csv_lines(30)
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "live").mkdir()
+    write(tmp_path / "clean" / "BTCUSDT_1h.csv", HEADER + "\n".join(clean))
+    live = write(
+        tmp_path / "live" / "BTCUSDT_1h.csv",
+        HEADER + "\n".join([*clean, half_volume_partial(clean)]),
+    )
+    dumped_at = pd.Timestamp("2020-01-02 06:30", tz="UTC")  # 30 minutes into the last candle
+
+    # The volume rule alone cannot tell a half-formed candle from a quiet one.
+    assert load_ohlcv_csv(live, "BTCUSDT").n_bars == 31
+    with_partial = load_market_bars("ohlcv_csv", "BTCUSDT", live, "1h", as_of=dumped_at)
+    without = load_market_bars("ohlcv_csv", "BTCUSDT", tmp_path / "clean", "1h", as_of=dumped_at)
+
+    assert (with_partial.partial_bars_dropped, without.partial_bars_dropped) == (1, 0)
+    assert with_partial.frame.index[-1] == pd.Timestamp("2020-01-02 05:00", tz="UTC")
+    same_folds(with_partial, without)
+
+
+def csv_with_close_times(header: str, closes: list[object]) -> list[str]:
+    """Hourly OHLCV lines with a close-time column; the last bar has half the usual volume."""
+    opens = pd.date_range("2020-01-01", periods=len(closes), freq="h", tz="UTC")
+    volumes = [10.0] * (len(closes) - 1) + [5.0]
+    rows = [f"{o},100,101,99,100.5,{v},{c}" for o, v, c in zip(opens, volumes, closes, strict=True)]
+    return [header, *rows]
+
+
+def close_times_ms(n_bars: int, last_minutes: int | None = None) -> list[int]:
+    """Binance's close time of each closed hourly bar (open + 1 h - 1 ms, epoch ms); the last
+    bar's is `last_minutes` after its open when given (a dump taken mid-candle)."""
+    opens = pd.date_range("2020-01-01", periods=n_bars, freq="h", tz="UTC")
+    closes = [(o + HOUR).value // 1_000_000 - 1 for o in opens]
+    if last_minutes is not None:
+        closes[-1] = (opens[-1] + pd.Timedelta(minutes=last_minutes)).value // 1_000_000
+    return closes
+
+
+@pytest.mark.parametrize(
+    "close_name", ["close_time", "Close time", "Close Time", "closeTime", "close-time"]
+)
+@pytest.mark.parametrize("iso", [False, True])
+def test_a_plain_csv_with_close_times_drops_a_half_volume_partial_candle(
+    tmp_path: Path, close_name: str, iso: bool
+) -> None:
+    closes: list[object] = close_times_ms(31, last_minutes=30)
+    if iso:
+        closes = [pd.Timestamp(c, unit="ms", tz="UTC").isoformat() for c in closes]
+    lines = csv_with_close_times(f"Date,Open,High,Low,Close,Volume,{close_name}", closes)
+    live = write(tmp_path / "live.csv", "\n".join(lines))
+    clean = write(tmp_path / "clean.csv", "\n".join(lines[:-1]))
+
+    with_partial = load_ohlcv_csv(live, "BTCUSDT")
+    without = load_ohlcv_csv(clean, "BTCUSDT")
+
+    assert (with_partial.partial_bars_dropped, without.partial_bars_dropped) == (1, 0)
+    same_folds(with_partial, without)
+
+
+def test_a_plain_csv_keeps_a_half_volume_last_candle_its_close_time_shows_closed(
+    tmp_path: Path,
+) -> None:
+    lines = csv_with_close_times(
+        "Open time,Open,High,Low,Close,Volume,Close time", close_times_ms(31)
+    )
+
+    bars = load_ohlcv_csv(write(tmp_path / "quiet.csv", "\n".join(lines)), "BTCUSDT")
+
+    assert (bars.n_bars, bars.partial_bars_dropped) == (31, 0)
+
+
+@pytest.mark.parametrize(
+    ("last_close", "message"),
+    [
+        ("abc", r"column Close time: row 31 timestamp 'abc' is not an epoch number like row 1's"),
+        ("", r"column Close time: row 31 has an empty timestamp"),
+        (
+            "2020-01-02T05:59:59.999Z",  # the bar before's close: before this bar opened
+            r"row 31 Close time 2020-01-02T05:59:59\.999000\+00:00 is before its open time "
+            r"2020-01-02T06:00:00\+00:00; write the bar's end \(open \+ timeframe\) in UTC$",
+        ),
+        (
+            "2020-01-02T08:59:59.999Z",  # two hours late: a close time in another time zone
+            r"row 31 Close time 2020-01-02T08:59:59\.999000\+00:00 is more than one 1h bar after "
+            r"its open time 2020-01-02T06:00:00\+00:00",
+        ),
+    ],
+)
+def test_a_bad_last_close_time_is_one_line_naming_the_file_and_row(
+    tmp_path: Path, last_close: str, message: str
+) -> None:
+    closes: list[object] = [
+        pd.Timestamp(c, unit="ms", tz="UTC").isoformat() for c in close_times_ms(31)
+    ]
+    if last_close == "abc":
+        closes = close_times_ms(31)  # an epoch column: its text cell is named as not like row 1
+    closes[-1] = last_close
+    lines = csv_with_close_times("Date,Open,High,Low,Close,Volume,Close time", closes)
+    path = write(tmp_path / "bad_close.csv", "\n".join(lines))
+
+    with pytest.raises(MarketDataError, match=message) as refused:
+        load_market_bars("ohlcv_csv", "BTCUSDT", path, "1h")
+
+    assert str(refused.value).startswith(f"{path}")
+    assert "\n" not in str(refused.value)

@@ -11,11 +11,11 @@ it must never be an exit price. One rule decides, the first that applies:
 
 1. ``as_of`` given (``data.as_of``, any format): bars whose open time + bar interval is later
    than as_of had not closed and are dropped.
-2. A file with a close-time column (Binance klines, column 7, in ms or us): the last bar is
-   dropped if close_time - open_time is shorter than the bar interval minus 1 ms (Binance
-   writes open + interval - 1 ms for a closed bar). The public data.binance.vision dumps hold
-   closed bars only; the REST API writes the scheduled close time even for the open candle,
-   so give ``as_of`` for an API dump.
+2. A close-time column (Binance klines' column 7; ``close_time``, ``Close time`` in any file):
+   the last bar is dropped if close_time - open_time is shorter than the bar interval minus
+   1 ms (Binance writes open + interval - 1 ms for a closed bar); a last close time outside its
+   bar is refused. The public data.binance.vision dumps hold closed bars only; the REST API
+   writes the scheduled close time even for the open candle, so give ``as_of`` for an API dump.
 3. A plain OHLCV file (no close time): the last bar is dropped if its volume is below
    PARTIAL_VOLUME_FRACTION (10 %) of the median volume of the PARTIAL_VOLUME_LOOKBACK_BARS
    (24) bars before it.
@@ -48,6 +48,7 @@ from econ_obs.core.readers import (
     BINANCE_COLUMNS,
     CLOSE_TIME_NAME,
     TIMESTAMP_NAMES,
+    column_key,
     parse_timestamps,
     read_klines_csv,
     read_table,
@@ -149,6 +150,22 @@ def closed_bars(
     return frame.iloc[:n_closed], len(frame) - n_closed
 
 
+def _checked_close_times(
+    raw: pd.Series, opens: pd.DatetimeIndex, bar_interval: pd.Timedelta, source: str, bar: str
+) -> pd.DatetimeIndex:
+    """The close-time column as UTC times; the last must lie within its bar (a time zone off
+    by hours would make an open candle look closed)."""
+    close_times = parse_timestamps(raw, f"{source} column {raw.name}")
+    last_close, last_open = close_times[-1], opens[-1]
+    if not last_open <= last_close <= last_open + bar_interval:
+        where = "before" if last_close < last_open else f"more than one {bar} bar after"
+        raise MarketDataError(
+            f"{source}: row {len(opens)} {raw.name} {last_close.isoformat()} is {where} its "
+            f"open time {last_open.isoformat()}; write the bar's end (open + timeframe) in UTC"
+        )
+    return close_times
+
+
 def _ohlcv_frame(raw: pd.DataFrame, keys: list[object], index: pd.DatetimeIndex) -> pd.DataFrame:
     """The OHLCV columns of raw as float64 (a cell that is not a number is NaN) on index."""
     if raw.columns.is_unique and all(raw[key].dtype == np.float64 for key in keys):
@@ -166,14 +183,14 @@ def bars_from_frame(
 ) -> MarketBars:
     """Return validated MarketBars of closed candles from a frame with time and OHLCV columns."""
     checks = checks or DataChecks()
-    by_name = {str(name).strip().lower(): name for name in raw.columns}
-    time_key = next((by_name[name] for name in TIMESTAMP_NAMES if name in by_name), None)
+    by_name = {column_key(name): name for name in raw.columns}
+    time_key = next((by_name[k] for k in map(column_key, TIMESTAMP_NAMES) if k in by_name), None)
     if time_key is None:
         raise MarketDataError(
             f"{source}: no timestamp column; expected one of {', '.join(TIMESTAMP_NAMES)}, "
             f"found {', '.join(map(str, raw.columns))}"
         )
-    missing = [name for name in OHLCV_COLUMNS if name not in by_name]
+    missing = [name for name in OHLCV_COLUMNS if column_key(name) not in by_name]
     if missing:
         raise MarketDataError(
             f"{source}: missing column(s) {', '.join(missing)}; found "
@@ -183,7 +200,7 @@ def bars_from_frame(
         raise MarketDataError(f"{source}: has no rows")
     # pandas 3 may pick a coarser unit than ns; fix it so asi8 and hashes are comparable.
     index = parse_timestamps(raw[time_key], source).as_unit("ns").rename("timestamp")
-    frame = _ohlcv_frame(raw, [by_name[name] for name in OHLCV_COLUMNS], index)
+    frame = _ohlcv_frame(raw, [by_name[column_key(name)] for name in OHLCV_COLUMNS], index)
     validate_rows(frame, source)
     if checks.timeframe is not None:
         bar_interval = check_interval(index, checks.timeframe, source)
@@ -191,12 +208,10 @@ def bars_from_frame(
         bar_interval = modal_interval(index)
     check_moves(frame, source, checks.max_abs_log_return)
     close_times = None
-    if CLOSE_TIME_NAME in by_name and checks.as_of is None:
-        close_column = raw[by_name[CLOSE_TIME_NAME]]
-        if not pd.api.types.is_numeric_dtype(close_column):
-            numeric = pd.to_numeric(close_column, errors="coerce")
-            close_column = numeric if numeric.notna().all() else close_column
-        close_times = parse_timestamps(close_column, f"{source} column {CLOSE_TIME_NAME}")
+    close_key = by_name.get(column_key(CLOSE_TIME_NAME))
+    if close_key is not None and checks.as_of is None:
+        bar = checks.timeframe or "interval"
+        close_times = _checked_close_times(raw[close_key], index, bar_interval, source, bar)
     frame, dropped = closed_bars(frame, bar_interval, close_times, checks.as_of)
     if frame.empty:
         raise MarketDataError(

@@ -46,6 +46,11 @@ _NS_YEARS = "between the years 1677 and 2262"
 _OUT_OF_RANGE = f"is not a time {_NS_YEARS}; check the column's unit and the value"
 
 
+def column_key(name: object) -> str:
+    """A column name as matched: case, spaces and punctuation ignored (Close time = close_time)."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
 def first_line(error: BaseException) -> str:
     """Return the first line of an error's message (its type name if it has none)."""
     text = str(error).strip()
