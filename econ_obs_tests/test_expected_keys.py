@@ -18,7 +18,10 @@ from econ_obs.defs.checks import (
     expected_keys,
 )
 from econ_obs.defs.partitions import ResultKey
+from econ_obs.defs.sweep import run_sweep, sweep_plan
 from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, replace_partition
+from econ_obs_tests.conftest import run_small_sweep
+from econ_obs_tests.test_operator_behaviour import detail, evaluate_sensor, stored_alerts
 from econ_obs_tests.test_results_store import BASIS, baselines, results
 
 
@@ -147,3 +150,39 @@ def test_econ_obs_check_passes_the_expected_keys(engine, database_url, small_con
     # The written rows carry test_results_store's made-up windows, not the sample data's.
     assert sorted(failures) == [BASELINES_COMPLETE, NO_UNEXPECTED_KEYS, WINDOW_MATCHES_CONFIG]
     assert len(failures[BASELINES_COMPLETE]) == 1
+
+
+def test_a_stray_key_alerts_unexpected_keys_through_the_sensor(
+    small_config, sweep_resources, instance, engine
+):
+    run_small_sweep(small_config, sweep_resources, instance)
+    stray = ResultKey("BTCUSDT", 0, 15, 1.0)  # a cost the config does not have
+    _write(engine, stray)
+    defs = build_definitions(small_config, resources=sweep_resources)
+    assets = list(defs.assets)
+    (outcome,) = run_sweep(  # the results stage and its checks: nothing deletes the stray key
+        [*assets, *defs.asset_checks],
+        [sweep_plan(assets)[-1]],
+        instance,
+        sweep_resources,
+        small_config.run_id,
+        progress=lambda line: None,
+        log_level="WARNING",
+    )
+    assert not outcome.success  # no_unexpected_keys is blocking
+
+    cursor = evaluate_sensor(instance, sweep_resources, defs)
+    evaluate_sensor(instance, sweep_resources, defs, cursor)  # nothing new the second time
+
+    alerts = stored_alerts(engine)
+    assert [(a.event, a.check_name, a.run_id, a.strategy) for a in alerts] == [
+        ("unexpected_keys", NO_UNEXPECTED_KEYS, "test_run", "test_strategy")
+    ] * 2
+    assert {(a.crypto, a.fold_id, a.cost_bps, a.slippage_bps) for a in alerts} == {
+        (stray.crypto, stray.fold_id, stray.cost_bps, stray.slippage_bps)
+    }
+    assert all(a.dagster_run_id == outcome.dagster_run_id for a in alerts)
+    assert sorted((detail(a)["table_name"], detail(a)["n_rows"]) for a in alerts) == [
+        ("finetune_baselines", 3),
+        ("finetune_results", 2),
+    ]
