@@ -22,11 +22,12 @@ from econ_obs.runtime import prepare_runtime
 from econ_obs.store.database import connect, make_engine
 from econ_obs.store.report import REPORT_COLUMNS, report_rows
 
-# The table leaves out what only csv and json need; the roll-up prints every field.
+# The table leaves out what only csv and json need, never a key column (slippage_bps is one:
+# two slippages at one cost are two rows); the roll-up prints every field.
 TABLE_COLUMNS = tuple(
     c
     for c in REPORT_COLUMNS
-    if c not in ("slippage_bps", "naive", "matched_null_p05", "matched_null_p95")
+    if c not in ("naive", "matched_null_p05", "matched_null_p95")
     and c not in ("gross_edge_bps_per_trade", "gross_return", "test_start", "test_end")
 )
 ROLLUP_COLUMNS = ROLLUP_FIELDS

@@ -28,6 +28,7 @@ from econ_obs.report import (
     stitch_equity,
     write_html_report,
 )
+from econ_obs.report.data import EQUITY_COLUMNS, MATCHED_NULL_COLUMNS, RANDOM_SEED_COLUMNS
 from econ_obs.report.html import (
     ROW_TABLE,
     format_bps,
@@ -53,8 +54,10 @@ def sample_report_data(
     fold_starts: tuple[pd.Timestamp, ...] = FOLD_STARTS,
     costs_bps: tuple[float, ...] = COSTS_BPS,
     sizes: tuple[int, int, int] = (N_PERMS, N_SEEDS, N_BARS),
+    slippages_bps: tuple[float, ...] = (2.0,),
 ) -> ReportData:
-    """Return 2 cryptos x 3 folds x 2 costs x 2 variants; the 2nd variant is flat in one cell.
+    """Return 2 cryptos x 3 folds x 2 costs x 1 slippage x 2 variants; the 2nd variant is flat
+    in one cell. Buy-and-hold pays one round trip at each cost basis (fee + slippage).
 
     `sizes` is (permutations per matched null, random seeds, bars per equity curve).
     """
@@ -64,49 +67,46 @@ def sample_report_data(
     for crypto in cryptos:
         for fold_id, start in enumerate(fold_starts):
             end = start + pd.Timedelta(days=10)
-            buy_and_hold = rng.normal(0.01, 0.03)
-            for cost_bps in costs_bps:
+            gross_buy_and_hold = rng.normal(0.01, 0.03)
+            for cost_bps, slip in ((c, s) for c in costs_bps for s in slippages_bps):
+                buy_and_hold = gross_buy_and_hold - 2 * (cost_bps + slip) / 1e4
+                basis = (cost_bps, slip)
                 seed_returns = rng.normal(-cost_bps / 1e4 * 4, 0.02, n_seeds)
-                seeds += [(crypto, fold_id, cost_bps, s, r) for s, r in enumerate(seed_returns)]
+                seeds += [(crypto, fold_id, *basis, s, r) for s, r in enumerate(seed_returns)]
                 for index, variant in enumerate(variants):
                     flat = index == 1 and (crypto, fold_id, cost_bps) == ZERO_TRADE_CELL
                     null = np.empty(0) if flat else rng.normal(-cost_bps / 1e4 * 4, 0.02, n_perms)
                     net = 0.0 if flat else rng.normal(0.02 if index == 0 else 0.0, 0.01)
-                    rows.append(_row(crypto, fold_id, cost_bps, variant, net, null, start, end))
+                    rows.append(_row(crypto, fold_id, basis, variant, net, null, start, end))
                     rows[-1].update(buy_and_hold=buy_and_hold, random_mean=seed_returns.mean())
-                    nulls.append((crypto, fold_id, cost_bps, variant, null))
+                    nulls.append((crypto, fold_id, *basis, variant, null))
                 for series in (*variants, "buy_and_hold"):
                     times = pd.date_range(start, end, periods=n_bars)
                     # One form per fold parity: the contract allows both.
                     times_array = times.to_numpy() if fold_id % 2 else np.asarray(times.to_list())
                     curve = np.cumprod(1 + rng.normal(0.001, 0.01, n_bars))
-                    equity.append((crypto, cost_bps, series, fold_id, times_array, curve))
+                    equity.append((crypto, *basis, series, fold_id, times_array, curve))
     row_frame = pd.DataFrame(rows)
     return ReportData(
         run_id="run-2024-06-01",
         strategy="ma_cross",
         rows=row_frame,
         rollup=_rollup(row_frame),
-        matched_null=pd.DataFrame(
-            nulls, columns=["crypto", "fold_id", "cost_bps", "variant", "net_returns"]
-        ),
-        random_seeds=pd.DataFrame(
-            seeds, columns=["crypto", "fold_id", "cost_bps", "seed", "net_return"]
-        ),
-        equity=pd.DataFrame(
-            equity, columns=["crypto", "cost_bps", "series", "fold_id", "times", "equity"]
-        ),
+        matched_null=pd.DataFrame(nulls, columns=list(MATCHED_NULL_COLUMNS)),
+        random_seeds=pd.DataFrame(seeds, columns=list(RANDOM_SEED_COLUMNS)),
+        equity=pd.DataFrame(equity, columns=list(EQUITY_COLUMNS)),
     )
 
 
-def _row(crypto, fold_id, cost_bps, variant, net, null, start, end) -> dict:
+def _row(crypto, fold_id, basis, variant, net, null, start, end) -> dict:
+    cost_bps, slippage_bps = basis
     flat = null.size == 0
     missing = float("nan")
     return {
         "crypto": crypto,
         "fold_id": fold_id,
         "cost_bps": cost_bps,
-        "slippage_bps": 2.0,
+        "slippage_bps": slippage_bps,
         "variant": variant,
         "net_return": net,
         "n_trades": 0 if flat else 12,
@@ -125,7 +125,7 @@ def _row(crypto, fold_id, cost_bps, variant, net, null, start, end) -> dict:
 
 
 def _rollup(rows: pd.DataFrame) -> pd.DataFrame:
-    cells = rows.groupby(["crypto", "variant", "cost_bps"])
+    cells = rows.groupby(["crypto", "variant", "cost_bps", "slippage_bps"])
     rollup = cells["net_return"].agg(n_folds="size", mean_net_return="mean").reset_index()
     rollup["t_stat"] = cells["net_return"].agg(lambda r: r.mean() / r.std() * len(r) ** 0.5).values
     rollup["share_positive"] = cells["net_return"].agg(lambda r: (r > 0).mean()).values

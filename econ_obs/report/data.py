@@ -44,9 +44,12 @@ ROW_COLUMNS = (
 )
 ROLLUP_COLUMNS = ROLLUP_FIELDS
 _TEXT_COLUMNS = ("crypto", "fold_id", "variant", "test_start", "test_end", "verdict")
-MATCHED_NULL_COLUMNS = ("crypto", "fold_id", "cost_bps", "variant", "net_returns")
-RANDOM_SEED_COLUMNS = ("crypto", "fold_id", "cost_bps", "seed", "net_return")
-EQUITY_COLUMNS = ("crypto", "cost_bps", "series", "fold_id", "times", "equity")
+# A cost basis is (cost_bps, slippage_bps): every frame carries both, and every figure cell
+# is one basis, so two slippages at one cost are never averaged together.
+BASIS_COLUMNS = ("cost_bps", "slippage_bps")
+MATCHED_NULL_COLUMNS = ("crypto", "fold_id", *BASIS_COLUMNS, "variant", "net_returns")
+RANDOM_SEED_COLUMNS = ("crypto", "fold_id", *BASIS_COLUMNS, "seed", "net_return")
+EQUITY_COLUMNS = ("crypto", *BASIS_COLUMNS, "series", "fold_id", "times", "equity")
 BUY_AND_HOLD_SERIES = "buy_and_hold"
 # Shown when present, not drawn from: a caller may leave these out.
 _OPTIONAL_COLUMNS = ("naive", "gross_edge_bps_per_trade", "gross_return", "mean_gross_return")
@@ -54,10 +57,18 @@ _OPTIONAL_COLUMNS = ("naive", "gross_edge_bps_per_trade", "gross_return", "mean_
 NUMERIC_COLUMNS = {
     "rows": tuple(c for c in ROW_COLUMNS if c not in _TEXT_COLUMNS),
     "rollup": tuple(c for c in ROLLUP_COLUMNS if c not in _TEXT_COLUMNS),
-    "matched_null": ("cost_bps",),
-    "random_seeds": ("cost_bps", "net_return"),
-    "equity": ("cost_bps",),
+    "matched_null": BASIS_COLUMNS,
+    "random_seeds": (*BASIS_COLUMNS, "net_return"),
+    "equity": BASIS_COLUMNS,
 }
+
+
+def basis_label(cost_bps: float, slippage_bps: float) -> str:
+    """Return a cost basis per side as text: "10+5 bps" (fee + slippage), "10 bps" without
+    slippage."""
+    if slippage_bps == 0:
+        return f"{cost_bps:g} bps"
+    return f"{cost_bps:g}+{slippage_bps:g} bps"
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +91,7 @@ class ReportData:
     def __post_init__(self) -> None:
         for name, columns in (
             ("rows", ROW_COLUMNS),
-            ("rollup", tuple(c for c in ROLLUP_COLUMNS if c != "slippage_bps")),
+            ("rollup", ROLLUP_COLUMNS),
             ("matched_null", MATCHED_NULL_COLUMNS),
             ("random_seeds", RANDOM_SEED_COLUMNS),
             ("equity", EQUITY_COLUMNS),
@@ -131,7 +142,7 @@ def fold_mean_null(
 def seed_fold_means(random_seeds: pd.DataFrame) -> np.ndarray:
     """Return one draw per seed of the random null of the fold-mean net return (fractions).
 
-    `random_seeds` holds one (crypto, cost) cell: columns fold_id, seed, net_return. Seed i's
+    `random_seeds` holds one (crypto, cost basis) cell: columns fold_id, seed, net_return. Seed i's
     net returns are averaged across folds; a seed missing from some fold is dropped, so every
     draw averages the same folds.
     """

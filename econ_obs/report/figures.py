@@ -25,8 +25,10 @@ from matplotlib.ticker import (
 )
 
 from econ_obs.report.data import (
+    BASIS_COLUMNS,
     BUY_AND_HOLD_SERIES,
     ReportData,
+    basis_label,
     fold_mean_null,
     seed_fold_means,
     stitch_equity,
@@ -45,19 +47,21 @@ RANDOM_COLOUR = "#7f7f7f"
 BUY_AND_HOLD_COLOUR = "#000000"
 FIGURE_CAPTIONS = {
     "net_return_vs_cost": (
-        "Mean net return over folds against the per-side cost: a variant is worth a look where "
-        "its line stays above buy-and-hold, the random baseline and its own shaded matched-null "
-        "band (placements of the same number of trades at random times)."
+        "Mean net return over folds against the per-side fee, one panel per crypto and slippage: "
+        "a variant is worth a look where its line stays above buy-and-hold, the random baseline "
+        "and its own shaded matched-null band (placements of the same number of trades at "
+        "random times)."
     ),
     "null_histograms": (
-        "For each crypto and cost, where each variant's actual fold-mean net return (vertical "
-        "line) falls in its matched null (outline) and in the random-seed null (grey): a line "
-        "far to the right of both is unlikely to be luck."
+        "For each crypto and cost basis (fee + slippage per side, e.g. 10+5 bps), where each "
+        "variant's actual fold-mean net return (vertical line) falls in its matched null "
+        "(outline) and in the random-seed null (grey): a line far to the right of both is "
+        "unlikely to be luck."
     ),
     "equity_curves": (
-        "Out-of-sample equity, each fold's test window chained onto the previous ones, beside "
-        "buy-and-hold chained the same way: look for growth that is steady rather than one "
-        "lucky fold."
+        "Out-of-sample equity per crypto and cost basis, each fold's test window chained onto "
+        "the previous ones, beside buy-and-hold chained the same way: look for growth that is "
+        "steady rather than one lucky fold."
     ),
 }
 
@@ -69,26 +73,34 @@ def variant_colours(variants: Sequence[str]) -> dict[str, str]:
     return dict(zip(sorted(variants), palette, strict=True))
 
 
+def _cell_keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    """Return the sorted distinct values of `columns` in `frame`, one tuple per figure panel."""
+    return sorted(tuple(key) for key in frame[columns].drop_duplicates().itertuples(index=False))
+
+
 def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
-    """Return the PNG: per crypto, mean net return over folds against cost_bps, per variant."""
+    """Return the PNG: per (crypto, slippage), mean net return over folds against cost_bps, per
+    variant; a panel never mixes two slippages."""
     rows = data.rows
-    per_variant = rows.groupby(["crypto", "variant", "cost_bps"], as_index=False)[
+    panel = ["crypto", "slippage_bps"]
+    per_variant = rows.groupby([*panel, "variant", "cost_bps"], as_index=False)[
         ["net_return", "matched_null_p05", "matched_null_p95"]
     ].mean()
     baselines = (
-        rows.drop_duplicates(["crypto", "fold_id", "cost_bps"])
-        .groupby(["crypto", "cost_bps"], as_index=False)[["buy_and_hold", "random_mean"]]
+        rows.drop_duplicates(["crypto", "fold_id", *BASIS_COLUMNS])
+        .groupby([*panel, "cost_bps"], as_index=False)[["buy_and_hold", "random_mean"]]
         .mean()
     )
-    variant_lines = {key: cell for key, cell in per_variant.groupby("crypto", sort=False)}
-    baseline_lines = {key: cell for key, cell in baselines.groupby("crypto", sort=False)}
+    variant_lines = {key: cell for key, cell in per_variant.groupby(panel, sort=False)}
+    baseline_lines = {key: cell for key, cell in baselines.groupby(panel, sort=False)}
     percent = PercentFormatter(xmax=1.0, decimals=1)
 
-    def draw(axes: Axes, crypto: object) -> None:
-        base = baseline_lines[crypto].sort_values("cost_bps")
+    def draw(axes: Axes, key: object) -> None:
+        crypto, slippage_bps = key  # type: ignore[misc]
+        base = baseline_lines[key].sort_values("cost_bps")
         axes.plot(base["cost_bps"], base["buy_and_hold"], "--", color=BUY_AND_HOLD_COLOUR)
         axes.plot(base["cost_bps"], base["random_mean"], ":", color=RANDOM_COLOUR, lw=2)
-        for variant, line in variant_lines[crypto].groupby("variant", sort=False):
+        for variant, line in variant_lines[key].groupby("variant", sort=False):
             line = line.sort_values("cost_bps")
             colour = colours[str(variant)]
             costs = line["cost_bps"].to_numpy()
@@ -100,7 +112,7 @@ def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
             axes.plot(edges_x, edges_y, "-", color=colour, lw=0.8, alpha=0.5)
             axes.plot(costs, line["net_return"].to_numpy(), "o-", color=colour, ms=4)
         axes.axhline(0.0, color="#444444", lw=0.6)
-        panel_title(axes, str(crypto))
+        panel_title(axes, f"{crypto}, slippage {slippage_bps:g} bps per side")
         costs = np.unique(base["cost_bps"].to_numpy())
         if 0 < costs.size <= MAX_TICKS:
             freeze_ticks(axes.xaxis, costs, StrMethodFormatter("{x:g}"))
@@ -115,8 +127,8 @@ def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
         Patch(fc="#dddddd", ec="#888888", label="variant's matched null p05-p95 (thin lines)"),
     ]
     note = "shaded band: each variant's matched-null 5th-95th percentile, averaged over folds"
-    keys = sorted(rows["crypto"].unique().tolist())
-    labels = ("cost per side (bps)", "mean net return over folds")
+    keys = _cell_keys(rows, panel)
+    labels = ("fee per side, cost_bps (bps)", "mean net return over folds")
     return panel_grid(keys, draw, "Net return against cost", note, handles, labels)
 
 
@@ -126,11 +138,12 @@ def _outline(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
-    """Return the PNG: per (crypto, cost), the nulls of the fold-mean net return and the actual."""
-    key_columns = ["crypto", "fold_id", "cost_bps", "variant"]
+    """Return the PNG: per (crypto, cost basis), the nulls of the fold-mean net return and the
+    actual."""
+    key_columns = ["crypto", "fold_id", *BASIS_COLUMNS, "variant"]
     # A dict: a lookup in a MultiIndex costs far more, and there is one per fold and variant.
     actual = data.rows.set_index(key_columns)["net_return"].to_dict()
-    cell_keys = ["crypto", "cost_bps"]
+    cell_keys = ["crypto", *BASIS_COLUMNS]
     seed_cells = {key: cell for key, cell in data.random_seeds.groupby(cell_keys, sort=False)}
     null_cells = {key: cell for key, cell in data.matched_null.groupby(cell_keys, sort=False)}
     row_cells = {key: cell for key, cell in data.rows.groupby(cell_keys, sort=False)}
@@ -138,13 +151,14 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
     percent = PercentFormatter(xmax=1.0, decimals=1)
 
     def draw(axes: Axes, key: object) -> None:
-        crypto, cost_bps = key  # type: ignore[misc]
+        crypto, cost_bps, slippage_bps = key  # type: ignore[misc]
         random_null = seed_fold_means(seed_cells.get(key, data.random_seeds.iloc[:0]))
         matched: dict[object, np.ndarray] = {}
         for variant, cell in null_cells.get(key, no_rows).groupby("variant"):
             cell = cell.sort_values("fold_id")
             own = [
-                actual.get((crypto, fold, cost_bps, variant), np.nan) for fold in cell["fold_id"]
+                actual.get((crypto, fold, cost_bps, slippage_bps, variant), np.nan)
+                for fold in cell["fold_id"]
             ]
             matched[variant] = fold_mean_null(list(cell["net_returns"]), own)
         lines = row_cells[key].groupby("variant")["net_return"].mean().to_dict()
@@ -171,7 +185,7 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
             label = "no matched null: " + ", ".join(empty)
             axes.text(0.02, 0.97, label, fontsize=7, transform=axes.transAxes, va="top")
         axes.margins(x=0.06)
-        panel_title(axes, f"{crypto} at {cost_bps:g} bps")
+        panel_title(axes, f"{crypto} at {basis_label(cost_bps, slippage_bps)}")
         axes.set_ylim(bottom=0)
         freeze_linear_ticks(axes.xaxis, percent)
         axes.set_yticks([])
@@ -179,23 +193,23 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
     handles = [Line2D([], [], color=c, lw=2, label=v) for v, c in colours.items()]
     handles.append(Patch(color=RANDOM_COLOUR, alpha=0.35, label="random-seed null"))
     note = "vertical line: variant's actual fold-mean net return; outline: its matched null"
-    keys = sorted(data.rows[["crypto", "cost_bps"]].drop_duplicates().itertuples(index=False))
-    keys = [tuple(key) for key in keys]
+    keys = _cell_keys(data.rows, cell_keys)
     labels = ("fold-mean net return", "")
     return panel_grid(keys, draw, "Nulls of the fold-mean net return", note, handles, labels)
 
 
 def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
-    """Return the PNG: per (crypto, cost), each series' equity stitched across its folds."""
+    """Return the PNG: per (crypto, cost basis), each series' equity stitched across its folds."""
     equity = data.equity.copy()
     equity["times"] = pd.Series(
         utc_times_per_row(equity["times"]), index=equity.index, dtype=object
     )
-    cells = {key: cell for key, cell in equity.groupby(["crypto", "cost_bps"], sort=False)}
+    cell_keys = ["crypto", *BASIS_COLUMNS]
+    cells = {key: cell for key, cell in equity.groupby(cell_keys, sort=False)}
     plain = StrMethodFormatter("{x:g}")
 
     def draw(axes: Axes, key: object) -> None:
-        crypto, cost_bps = key  # type: ignore[misc]
+        crypto, cost_bps, slippage_bps = key  # type: ignore[misc]
         lowest, highest = np.inf, 0.0
         for series, curves in cells[key].groupby("series"):
             times, values = stitch_equity(list(zip(curves["times"], curves["equity"], strict=True)))
@@ -207,7 +221,7 @@ def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
             else:
                 axes.plot(times, values, color=colours.get(str(series), "C9"), lw=1.4)
         axes.axhline(1.0, color="#444444", lw=0.6)
-        panel_title(axes, f"{crypto} at {cost_bps:g} bps")
+        panel_title(axes, f"{crypto} at {basis_label(cost_bps, slippage_bps)}")
         freeze_date_ticks(axes.xaxis)
         if lowest > 0 and highest / lowest > 3:
             axes.set_yscale("log")
@@ -223,8 +237,7 @@ def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
     handles = [Line2D([], [], color=c, lw=1.4, label=v) for v, c in colours.items()]
     handles.append(Line2D([], [], ls="--", color=BUY_AND_HOLD_COLOUR, label="buy and hold"))
     note = "folds chained in time order; log scale where a panel's equity spans more than 3x"
-    keys = sorted(data.equity[["crypto", "cost_bps"]].drop_duplicates().itertuples(index=False))
-    keys = [tuple(key) for key in keys]
+    keys = _cell_keys(data.equity, cell_keys)
     labels = ("", "equity (start = 1)")
     return panel_grid(keys, draw, "Out-of-sample equity", note, handles, labels)
 

@@ -122,6 +122,7 @@ ROLLUP_TABLE: list[tuple[str, str, Formatter]] = [
     ("crypto", "crypto", str),
     ("variant", "variant", str),
     ("cost_bps", "cost (bps)", format_plain),
+    ("slippage_bps", "slippage (bps)", format_plain),
     ("n_folds", "folds", format_plain),
     ("mean_net_return", "mean net return", format_percent),
     ("t_stat", "t-stat", format_fixed),
@@ -194,12 +195,13 @@ def render_html(data: ReportData, figures: dict[str, bytes] | None = None) -> st
     """Return the report as one self-contained HTML document (figures drawn when not given)."""
     figures = report_figures(data) if figures is None else figures
     title = f"Sweep report: {data.strategy} ({data.run_id})"
-    rows = data.rows.sort_values(["crypto", "variant", "cost_bps", "test_start", "fold_id"])
-    rollup = data.rollup.sort_values(["crypto", "variant", "cost_bps"])
+    basis = ["cost_bps", "slippage_bps"]
+    rows = data.rows.sort_values(["crypto", "variant", *basis, "test_start", "fold_id"])
+    rollup = data.rollup.sort_values(["crypto", "variant", *basis])
     counts = (
         f"{data.rows['crypto'].nunique()} crypto(s), {data.rows['fold_id'].nunique()} fold(s), "
-        f"{data.rows['cost_bps'].nunique()} cost(s), {data.rows['variant'].nunique()} "
-        f"variant(s), {len(data.rows)} model rows"
+        f"{data.rows['cost_bps'].nunique()} cost(s), {data.rows['slippage_bps'].nunique()} "
+        f"slippage(s), {data.rows['variant'].nunique()} variant(s), {len(data.rows)} model rows"
     )
     figure_blocks = "\n".join(
         f'<figure><img alt="{html.escape(name)}" src="{png_data_uri(png)}">'
@@ -215,7 +217,7 @@ def render_html(data: ReportData, figures: dict[str, bytes] | None = None) -> st
 <p class="meta">run <code>{html.escape(data.run_id)}</code> · strategy
 <code>{html.escape(data.strategy)}</code> · {html.escape(counts)}. Returns are net of costs,
 out of sample, per fold; "—" marks a value that does not exist (e.g. a p-value with no trades).</p>
-<h2>Roll-up per crypto, variant and cost</h2>
+<h2>Roll-up per crypto, variant and cost basis (fee + slippage)</h2>
 <p class="legend">Verdict colours: <span class="verdict-good">edge</span>
 <span class="verdict-mixed">mixed</span> <span class="verdict-bad">no edge</span>
 <span class="verdict-other">other</span>, read from the verdict's words.</p>
@@ -223,8 +225,8 @@ out of sample, per fold; "—" marks a value that does not exist (e.g. a p-value
 <h2>Figures</h2>
 {figure_blocks}
 <h2>Every model row</h2>
-<p class="meta">One row per crypto, variant, cost and fold; every variant is listed, not only
-the best one per cell.</p>
+<p class="meta">One row per crypto, variant, cost, slippage and fold; every variant is listed,
+not only the best one per cell.</p>
 {html_table(rows, ROW_TABLE)}
 </body></html>
 """
