@@ -65,7 +65,11 @@ def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) ->
 
 
 def _report_rows(config: SweepConfig, database_url: URL) -> list[dict]:
-    return _read(database_url, lambda c: report_rows(c, config.run_id, config.strategy))
+    """Return the model rows at the config's keys; rows an older config left are not listed."""
+    from econ_obs.defs.checks import expected_keys
+
+    expected = expected_keys(config)
+    return _read(database_url, lambda c: report_rows(c, config.run_id, config.strategy, expected))
 
 
 def _rollup_rows(rows: list[dict]) -> list[dict]:
@@ -79,11 +83,15 @@ def _json_value(value: object) -> object:
 def _write_html(config: SweepConfig, database_url: URL, path: str) -> None:
     from pathlib import Path
 
+    from econ_obs.defs.checks import expected_keys
     from econ_obs.report.figures import report_figures
     from econ_obs.report.html import write_html_report
     from econ_obs.store.report_data import load_report_data
 
-    data = _read(database_url, lambda c: load_report_data(c, config.run_id, config.strategy))
+    expected = expected_keys(config)
+    data = _read(
+        database_url, lambda c: load_report_data(c, config.run_id, config.strategy, expected)
+    )
     written = write_html_report(data, Path(path), report_figures(data))
     print(f"HTML report written to {written}", file=sys.stderr)
 

@@ -78,7 +78,7 @@ def test_two_slippages_are_two_bases_each_scored_at_its_own_slippage(
                 "WHERE baseline_type = 'buy_and_hold' ORDER BY 1, 2, 3"
             )
         ).all()
-        rows = report_rows(connection, config.run_id, config.strategy)
+        rows = report_rows(connection, config.run_id, config.strategy, expected_keys(config))
     assert len(buy_and_hold) == 2 * 2 * 2
     for fold_id in (0, 1):
         for cost_bps in (10, 30):

@@ -7,6 +7,7 @@ import dagster as dg
 
 from econ_obs.config import SweepConfig
 from econ_obs.core.rollup import VERDICTS, RollupRow, rollup
+from econ_obs.defs.checks import expected_keys
 from econ_obs.defs.description import describe
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.versions import asset_code_versions
@@ -81,7 +82,9 @@ def build_report_asset(
     )
     def sweep_report(postgres: PostgresResource) -> dg.MaterializeResult:
         with postgres.get_connection() as connection:
-            data = load_report_data(connection, config.run_id, config.strategy)
+            data = load_report_data(
+                connection, config.run_id, config.strategy, expected_keys(config)
+            )
         rolled = rollup(data.rows.to_dict("records"))
         figures = report_figures(data)
         html_path = state_dir() / "reports" / f"{config.run_id}.html"

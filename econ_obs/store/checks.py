@@ -5,7 +5,8 @@ Each query looks at one (run_id, strategy) in PostgreSQL directly, so a check ne
 partitions through an IO manager, and returns the offending keys as plain dicts. A key is
 (crypto, fold_id, cost_bps, slippage_bps). The sweep's expected keys (crypto x fold x every
 (cost_bps, slippage_bps) of the config) are the reference: they travel as four bound arrays
-and are unnested in SQL, never formatted into the query.
+and are unnested in SQL, never formatted into the query. The report reads only those keys
+too, through the same `EXPECTED_CTE` and `key_in_expected`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ EXPECTED_CTE = """
         ) AS e(crypto, fold_id, cost_bps, slippage_bps)
     )"""
 
+
+def key_in_expected(alias: str) -> str:
+    """Return the SQL condition "row `alias`'s key is one of the `expected` CTE's keys".
+
+    `alias` is a table alias written in the query (a constant), never a value; a query using
+    the condition starts WITH `EXPECTED_CTE` and binds `expected_params`.
+    """
+    return (
+        "EXISTS (SELECT 1 FROM expected AS e"
+        " WHERE (e.crypto, e.fold_id, e.cost_bps, e.slippage_bps)"
+        f" = ({alias}.crypto, {alias}.fold_id, {alias}.cost_bps, {alias}.slippage_bps))"
+    )
+
+
 # Starts from the expected keys, not from the rows stored, so a key with neither model rows
 # nor baselines (a partition that never ran) is reported too.
 _MISSING = sa.text(
@@ -98,11 +113,7 @@ _UNEXPECTED = sa.text(
     )
     SELECT s.crypto, s.fold_id, s.cost_bps, s.slippage_bps, s.table_name, count(*) AS n_rows
     FROM stored AS s
-    WHERE NOT EXISTS (
-        SELECT 1 FROM expected AS e
-        WHERE (e.crypto, e.fold_id, e.cost_bps, e.slippage_bps)
-            = (s.crypto, s.fold_id, s.cost_bps, s.slippage_bps)
-    )
+    WHERE NOT {key_in_expected("s")}
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
     """
