@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -32,7 +33,31 @@ APP_TABLES = (
     "finetune_random_seeds",
     "step_memory",
     "alerts",
+    "sweep_runs",
 )
+
+
+@contextmanager
+def keeping_current_dagster_instance() -> Iterator[None]:
+    """Undo, on exit, Dagster setting another current instance inside the block.
+
+    A schedule or sensor context built on a test instance opens its own instance from the
+    instance's ref when it builds resources, enters it (which makes it the current one, a
+    context variable) and never resets that: once garbage-collected, every later Definitions
+    load in the test fails with "Attempted to resolve undefined DagsterInstance weakref"."""
+    from dagster._core.storage.defs_state.base import DefsStateStorage, set_defs_state_storage
+
+    with set_defs_state_storage(DefsStateStorage.get()):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_dagster_instance() -> Iterator[None]:
+    """Each test starts with no current Dagster instance (see keeping_current_dagster_instance)."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 
 from econ_obs.definitions import build_definitions
 from econ_obs.defs.partitions import decode_result_key, decode_slice_key
+from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.schedules import (
+    SWEEP_DONE,
     SWEEP_TICK_TAG,
     chain_sensor_name,
-    next_stage_request,
+    next_stage_requests,
     schedule_name,
 )
 from econ_obs.defs.sweep import (
@@ -27,6 +29,8 @@ from econ_obs.defs.sweep import (
     sweep_plan,
 )
 from econ_obs.store.database import render
+from econ_obs.store.sweep_runs import recorded_sweep
+from econ_obs_tests.conftest import keeping_current_dagster_instance
 
 TICK_TIME = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)
 RESULT_ASSETS = ("baseline_rows", "model_results")
@@ -48,13 +52,22 @@ def plan(defs):
     return sweep_plan(list(defs.assets))
 
 
-def _tick(defs: dg.Definitions, instance=None, when: datetime = TICK_TIME):
+@pytest.fixture
+def postgres(engine, database_url) -> PostgresResource:
+    """The schedule records each sweep in sweep_runs: a database with empty result tables."""
+    return PostgresResource(database_url=render(database_url))
+
+
+def _tick(defs: dg.Definitions, postgres, instance=None, when: datetime = TICK_TIME):
     if instance is None:  # an instance with no runs: nothing holds the tick back
         with dg.instance_for_test() as empty:
-            return _tick(defs, empty, when)
+            return _tick(defs, postgres, empty, when)
     (schedule,) = defs.schedules
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-    return schedule.evaluate_tick(context)
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources={"postgres": postgres}
+    )
+    with keeping_current_dagster_instance():
+        return schedule.evaluate_tick(context)
 
 
 def _name(asset_key: str) -> str:
@@ -65,11 +78,20 @@ def _finished_run(request: dg.RunRequest, status=dg.DagsterRunStatus.SUCCESS) ->
     return dg.DagsterRun(job_name=request.job_name, tags=request.tags, status=status)
 
 
-def _chain(defs, plan) -> list[dg.RunRequest]:
+def _next(plan, run: dg.DagsterRun, sweep_run_id: str = "test_run"):
+    """The chain's answer to `run`'s success when every partition is missing (no history)."""
+    with dg.instance_for_test() as empty:
+        return next_stage_requests(
+            plan, run, sweep_run_id, empty, lambda stage: list(stage.partition_keys)
+        )
+
+
+def _chain(defs, plan, postgres) -> list[dg.RunRequest]:
     """Every request of one scheduled sweep: the tick's, then the sensor's after each success."""
-    (request,) = _tick(defs).run_requests
+    (request,) = _tick(defs, postgres).run_requests
     requests = [request]
-    while (request := next_stage_request(plan, _finished_run(request), "test_run")) is not None:
+    while not isinstance(following := _next(plan, _finished_run(request)), str):
+        (request,) = following
         requests.append(request)
     return requests
 
@@ -99,23 +121,23 @@ def test_each_stage_is_a_named_job_of_the_code_location(defs, plan):
         assert selected == set(stage.asset_keys)
 
 
-def test_a_tick_requests_the_first_stage_tagged_with_the_sweep_and_the_tick(defs, plan):
-    (request,) = _tick(defs).run_requests
+def test_a_tick_requests_the_first_stage_tagged_with_the_sweep_and_the_tick(defs, plan, postgres):
+    (request,) = _tick(defs, postgres).run_requests
 
     assert request.job_name == STAGE_JOBS[0]
     assert request.tags[SWEEP_RUN_ID_TAG] == "test_run"
     assert request.tags[SWEEP_TICK_TAG] == TICK_TIME.isoformat()
     assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == plan[0].partition_keys[0]
     assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == plan[0].partition_keys[-1]
-    # The stages do not depend on the tick's time: every tick re-runs the whole sweep.
-    (later,) = _tick(defs, when=datetime(2027, 6, 1, tzinfo=UTC)).run_requests
+    # The first stage does not depend on the tick's time: every tick loads every crypto's bars.
+    (later,) = _tick(defs, postgres, when=datetime(2027, 6, 1, tzinfo=UTC)).run_requests
     assert {k: v for k, v in later.tags.items() if k != SWEEP_TICK_TAG} == {
         k: v for k, v in request.tags.items() if k != SWEEP_TICK_TAG
     }
 
 
-def test_a_success_requests_the_next_stage_and_nothing_else_does(defs, plan):
-    requests = _chain(defs, plan)
+def test_a_success_requests_the_next_stage_and_nothing_else_does(defs, plan, postgres):
+    requests = _chain(defs, plan, postgres)
 
     assert [r.job_name for r in requests] == STAGE_JOBS
     assert len({r.run_key for r in requests}) == 3  # one per stage and tick: never twice
@@ -125,13 +147,13 @@ def test_a_success_requests_the_next_stage_and_nothing_else_does(defs, plan):
     manual = dg.DagsterRun(
         job_name=first.job_name, tags={k: v for k, v in first.tags.items() if k != SWEEP_TICK_TAG}
     )
-    assert next_stage_request(plan, manual, "test_run") is None
-    assert next_stage_request(plan, _finished_run(first), "another_run") is None
+    assert "not a scheduled stage run" in _next(plan, manual)
+    assert "not a scheduled stage run" in _next(plan, _finished_run(first), "another_run")
 
 
 @pytest.mark.parametrize("sweep_run_id", ["test_run", "another_run"])
-def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id):
-    (request,) = _tick(defs).run_requests
+def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id, postgres):
+    (request,) = _tick(defs, postgres).run_requests
     running = dg.DagsterRun(
         job_name=request.job_name,
         tags={**request.tags, SWEEP_RUN_ID_TAG: sweep_run_id},
@@ -140,7 +162,7 @@ def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id):
     with dg.instance_for_test() as instance:
         instance.add_run(running)
 
-        result = _tick(defs, instance, datetime(2026, 1, 6, 3, 30, tzinfo=UTC))
+        result = _tick(defs, postgres, instance, datetime(2026, 1, 6, 3, 30, tzinfo=UTC))
 
     if sweep_run_id == "test_run":
         assert not result.run_requests
@@ -201,19 +223,36 @@ def test_the_stages_are_in_dependency_order(defs, plan):
 
 
 def test_the_requested_runs_materialise_the_sweep_into_the_database(
-    defs, plan, engine, database_url, instance, tmp_path, monkeypatch
+    defs, plan, engine, database_url, instance, tmp_path, monkeypatch, postgres, small_config
 ):
     monkeypatch.setenv("ECON_OBS_DATABASE_URL", render(database_url))
     monkeypatch.setenv("ECON_OBS_DAGSTER_STORAGE_DIR", str(tmp_path / "storage"))
-    (request,) = _tick(defs).run_requests
+    chain = defs.resolve_sensor_def(chain_sensor_name(small_config))
+    requests = list(_tick(defs, postgres).run_requests)
     stage_runs = []
-    while request is not None:  # what the daemon does: launch, then the sensor's next request
+    while requests:  # what the daemon does: launch, then the sensor's answer to the success
+        (request,) = requests
         result = defs.resolve_job_def(request.job_name).execute_in_process(
             instance=instance, tags=request.tags
         )
         assert result.success, request.job_name
         stage_runs.append(instance.get_run_by_id(result.run_id))
-        request = next_stage_request(plan, stage_runs[-1], "test_run")
+        (success,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=chain.name,
+            dagster_instance=instance,
+            dagster_run=stage_runs[-1],
+            dagster_event=success.dagster_event,
+            resources={"postgres": postgres},
+        )
+        with keeping_current_dagster_instance():
+            answer = chain(context)
+        requests = [] if isinstance(answer, dg.SkipReason) else list(answer)
+    assert answer.skip_message.startswith(SWEEP_DONE)
+    with engine.connect() as connection:
+        record = recorded_sweep(connection, "test_run", "test_strategy")
+    assert record["finished_at"] is not None
+    assert record["dagster_run_ids"] == [run.run_id for run in stage_runs]
 
     with engine.connect() as connection:
         n_results, n_result_keys = connection.execute(

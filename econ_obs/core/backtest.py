@@ -7,6 +7,7 @@ model row and its baselines can only differ in what they trade, never in the bas
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -61,6 +62,31 @@ class FeatureSlice:
         steps_ns = np.diff(test_index.as_unit("ns").asi8)
         interval_bars = np.maximum(np.round(steps_ns / bar_interval.value), 1)
         return PricePath(self.test_close, self.bars_per_year, interval_bars)
+
+    @cached_property
+    def content_fingerprint(self) -> str:
+        """SHA-256 of everything a result reads from this slice: its window, its features,
+        its close prices and its gaps. Positions into the crypto's whole history are left
+        out, so the same window over the same bars has the same fingerprint however many
+        bars were appended after it (or prepended, if the features come out the same)."""
+        fold, gaps = self.fold, (self.train_gaps, self.test_gaps)
+        scalars = (
+            self.crypto,
+            fold.fold_id,
+            *(str(t) for t in (fold.train_start, fold.train_end, fold.test_start, fold.test_end)),
+            fold.n_test_bars,
+            (self.train_slice.start, self.train_slice.stop),
+            (self.test_slice.start, self.test_slice.stop),
+            self.feature_hash,
+            repr(float(self.bars_per_year)),
+            [(int(g.missing_bars), int(g.largest_gap_bars), str(g.span)) for g in gaps],
+            [str(column) for column in self.features.columns],
+        )
+        digest = hashlib.sha256(repr(scalars).encode("utf-8"))
+        index_ns = pd.DatetimeIndex(self.features.index).as_unit("ns").asi8
+        for array in (index_ns, self.features.to_numpy(dtype="<f8"), self.close.to_numpy("<f8")):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
 
 def build_feature_slices(

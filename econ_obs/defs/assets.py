@@ -23,6 +23,7 @@ from econ_obs.core.backtest import (
 from econ_obs.core.market_data import MarketBars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.description import describe, sweep_name
+from econ_obs.defs.freshness import INPUT_FINGERPRINTS, SLICE_FINGERPRINT, input_fingerprints_text
 from econ_obs.defs.io_manager import LAZY_INPUT, one_upstream_at_a_time
 from econ_obs.defs.metadata import (
     assessment_table,
@@ -151,6 +152,10 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             step.hold(crypto, bars.n_bars)
             if btc is not None:
                 step.hold(OVERLAY_CRYPTO, btc.n_bars)
+            read = {
+                crypto: bars.fingerprint(),
+                **({OVERLAY_CRYPTO: btc.fingerprint()} if btc is not None else {}),
+            }
             slices = build_feature_slices(
                 bars,
                 config.folds,
@@ -163,7 +168,12 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             for partition_key in partition_keys:
                 feature_slice = slices[decode_slice_key(partition_key).fold_id]
                 context.add_asset_metadata(
-                    slice_metadata(feature_slice), partition_key=partition_key
+                    {
+                        **slice_metadata(feature_slice),
+                        INPUT_FINGERPRINTS: input_fingerprints_text(read),
+                        SLICE_FINGERPRINT: feature_slice.content_fingerprint,
+                    },
+                    partition_key=partition_key,
                 )
                 out[partition_key] = feature_slice
         return out
@@ -215,6 +225,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         "n_rows": len(rows),
                         **table_materialisation_metadata(BASELINES_TABLE, len(rows)),
                         **basis_metadata(part.basis),
+                        SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
                         **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
                     },
                     partition_key=part.partition_key,
@@ -278,6 +289,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         "n_rows": len(rows),
                         **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
                         **basis_metadata(part.basis),
+                        SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
                         **comparison_metadata(variant_net, baseline_net),
                         "significance": assessment_table(assessed),
                     },
