@@ -207,7 +207,7 @@ def test_partial_last_candle_csv_is_dropped_and_folds_do_not_move(tmp_path: Path
     assert (without.partial_bars_dropped, with_partial.partial_bars_dropped) == (0, 1)
     assert with_partial.frame.index[-1] == pd.Timestamp("2020-01-02 05:00", tz="UTC")
     same_folds(with_partial, without)
-    quiet = hourly_csv_lines(31)[-1].replace(",10.0", ",1.5")  # 15 %: a quiet, closed bar
+    quiet = hourly_csv_lines(31)[-1].replace(",10.0", ",3.0")  # 30 %: a quiet, closed bar
     kept = load_ohlcv_csv(write(tmp_path / "q.csv", HEADER + "\n".join([*clean, quiet])), "X")
     assert kept.n_bars == 31 and kept.partial_bars_dropped == 0
 
@@ -222,6 +222,22 @@ def test_partial_last_kline_is_dropped_and_folds_do_not_move(tmp_path: Path, fac
     without = load_binance_klines(write(tmp_path / "a.csv", "\n".join(clean) + "\n"), "BTCUSDT")
     live = write(tmp_path / "b.csv", "\n".join([*clean, ",".join(cut)]) + "\n")
     with_partial = load_binance_klines(live, "BTCUSDT")
+    assert (without.partial_bars_dropped, with_partial.partial_bars_dropped) == (0, 1)
+    same_folds(with_partial, without)
+
+
+def test_an_api_dumps_open_kline_with_its_scheduled_close_time_is_dropped_by_volume(
+    tmp_path: Path,
+) -> None:
+    opens_ms = [1577836800000 + i * 3600000 for i in range(31)]
+    clean = [kline_line(open_ms, 100.0 + i, 1) for i, open_ms in enumerate(opens_ms[:30])]
+    # The REST API writes the bar's scheduled close time even while it is open: only the
+    # volume, a tenth of the usual one 6 minutes into the hour, tells it apart.
+    live = kline_line(opens_ms[30], 130.0, 1).split(",")
+    live[5] = str(float(live[5]) / 10)
+    without = load_binance_klines(write(tmp_path / "a.csv", "\n".join(clean) + "\n"), "BTCUSDT")
+    path = write(tmp_path / "b.csv", "\n".join([*clean, ",".join(live)]) + "\n")
+    with_partial = load_binance_klines(path, "BTCUSDT")
     assert (without.partial_bars_dropped, with_partial.partial_bars_dropped) == (0, 1)
     same_folds(with_partial, without)
 
