@@ -42,6 +42,13 @@ def _variants(*variants: dict) -> dict:
     return {"variants": list(variants)}
 
 
+def _folds(**changes: int) -> dict:
+    return {**VALID["folds"], **changes}
+
+
+FACTOR_WINDOW = "factor_params.volatility_windows[1]"
+
+
 def test_the_valid_base_loads(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(VALID), encoding="utf-8")
@@ -76,6 +83,24 @@ def test_the_valid_base_loads(tmp_path):
             "over 1000",
         ),
         ("baselines", {"random": {"n_seeds": 10**9}}, "baselines.random.n_seeds", "over 100000"),
+        ("baselines", {"random": {"hold_bars": 10**23}}, "baselines.random.hold_bars", "10000000"),
+        ("data", {"format": "sample", "max_gap_bars": 10**23}, "data.max_gap_bars", "10000000"),
+        ("folds", _folds(train_bars=10_000_001), "folds.train_bars", "over 10000000"),
+        ("folds", _folds(test_bars=10**23), "folds.test_bars", "over 10000000"),
+        ("folds", _folds(purge_bars=10**23), "folds.purge_bars", "over 10000000"),
+        ("factor_params", {"nope": 3}, "factor_params.nope", "unknown key 'nope'"),
+        ("factor_params", {"lags": 0}, "factor_params.lags", "lags=0"),
+        ("factor_params", {"lags": 10**23}, "factor_params.lags", "over 1000"),
+        ("factor_params", {"volatility_windows": [24, 10**23]}, FACTOR_WINDOW, "over 10000000"),
+        ("factor_params", {"momentum_horizons": [1]}, "factor_params.momentum_horizons", ">= 2"),
+        ("factor_params", [3], "factor_params", "not a mapping"),
+        ("factor_params", {"momentum_horizons": [*range(2, 1100)]}, "factor_params", "columns"),
+        (
+            "model",
+            _variants({"alpha": 1.0}, {"name": "few", "features": ["ret_lag_1", "no_such_col"]}),
+            "model.variants[1].features[1]",
+            "variant 'few' names column 'no_such_col'",
+        ),
     ],
 )
 def test_a_bad_setting_fails_at_load_naming_its_key(tmp_path, section, value, key, words):
@@ -103,6 +128,21 @@ def test_the_bounds_themselves_are_accepted(tmp_path):
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     config = load_sweep_config(path)
     assert config.costs_bps == (0, 10000) and config.folds.n_folds == 1000
+
+
+def test_the_bar_bounds_and_a_variant_using_factor_columns_load(tmp_path):
+    raw = copy.deepcopy(VALID)
+    raw["folds"].update(train_bars=10_000_000, purge_bars=10_000_000)
+    raw["data"]["max_gap_bars"] = 10_000_000
+    raw["baselines"]["random"]["hold_bars"] = 10_000_000
+    raw["factor"] = "btc_overlay"
+    raw["factor_params"] = {"lags": 2, "volatility_windows": [10_000_000]}
+    raw["model"] = _variants({"features": ["ret_lag_2", "btc_vol_10000000"]})
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = load_sweep_config(path)
+    assert config.factor_params == {"lags": 2, "volatility_windows": [10_000_000]}
+    assert config.random_baseline.hold_bars == 10_000_000
 
 
 def test_a_plugin_outside_the_allow_list_fails_at_load(tmp_path, monkeypatch):

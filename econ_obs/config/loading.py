@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from econ_obs.config.cron import parse_cron
+from econ_obs.config.factor import check_variant_features, parse_factor
 from econ_obs.config.model import (
-    DEFAULT_FACTOR,
     DEFAULT_SWEEP_PATH,
     MAX_RESULT_PARTITIONS,
     SWEEP_ENV_VAR,
@@ -28,18 +28,12 @@ from econ_obs.config.sections import (
     parse_slippage,
 )
 from econ_obs.config.yaml_reader import Section, fail, read_yaml_mapping
-from econ_obs.core.features import factor_names
 
 
 def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
     """Validate a parsed YAML mapping; relative data paths resolve against source_path's folder."""
     top = Section(source_path, "", raw, TOP_KEYS)
-    factor = top.text("factor", DEFAULT_FACTOR, DEFAULT_FACTOR)
-    if factor not in factor_names():
-        top.fail("factor", f"unknown factor {factor!r}; use one of {factor_names()}")
-    factor_params = top.get("factor_params", "{window_bars: 24}", {})
-    if not isinstance(factor_params, dict):
-        top.fail("factor_params", f"{factor_params!r} is not a mapping; write e.g. {{window: 24}}")
+    factor, factor_params = parse_factor(top)
     config = SweepConfig(
         run_id=top.matching("run_id", RUN_ID, "nightly_v1"),
         strategy=top.text("strategy", "ridge_next_bar"),
@@ -49,13 +43,14 @@ def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
         costs_bps=parse_costs(top),
         slippage_bps=parse_slippage(top),
         factor=factor,
-        factor_params=dict(factor_params),
+        factor_params=factor_params,
         variants=parse_model(top),
         random_baseline=parse_random_baseline(top),
         matched_null=parse_matched_null(top),
         schedule_cron=parse_cron(top),
         source_path=source_path,
     )
+    check_variant_features(top, config.variants, factor, factor_params)
     check_cryptos_available(top, config)
     n_partitions = (
         len(config.cryptos)

@@ -27,6 +27,11 @@ SAMPLE_FORMAT = "sample"
 # A sweep's result partitions (cryptos x folds x costs x slippages): Dagster lists them in the
 # UI and in every run's plan, so one sweep stays below this; a bigger study is several sweeps.
 MAX_RESULT_PARTITIONS = 20_000
+# Any length in bars (fold sizes, gaps, holds, factor windows): 10M bars is 19 years of 1m bars;
+# far larger values only overflow numpy or allocate arrays no data could fill.
+MAX_BARS = 10_000_000
+# Columns of one factor's feature frame (the default builds 12); each is a float64 per bar.
+MAX_FEATURE_COLUMNS = 1000
 
 
 @dataclass(frozen=True)

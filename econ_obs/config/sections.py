@@ -8,6 +8,7 @@ from typing import Any
 
 from econ_obs.config.model import (
     DEFAULT_TIMEFRAME,
+    MAX_BARS,
     SAMPLE_FORMAT,
     DataSpec,
     SweepConfig,
@@ -87,6 +88,8 @@ def parse_data_policy(data: Section) -> dict[str, Any]:
     max_gap_bars = data.integer("max_gap_bars", "24", DEFAULT_MAX_GAP_BARS)
     if max_gap_bars < 0:
         data.fail("max_gap_bars", f"{max_gap_bars!r} is negative; write 0 or more, e.g. 24")
+    if max_gap_bars > MAX_BARS:
+        data.fail("max_gap_bars", f"{max_gap_bars} bars is over {MAX_BARS}; write e.g. 24")
     bound = data.raw.get("max_abs_log_return", DEFAULT_MAX_ABS_LOG_RETURN)
     if bound is not None and (
         isinstance(bound, bool)
@@ -188,6 +191,9 @@ def parse_folds(top: Section) -> FoldConfig:
     max_folds = 1000  # one partition per fold x crypto x cost; more would hang the UI and runs
     if values["n_folds"] > max_folds:
         folds.fail("n_folds", f"{values['n_folds']} is over {max_folds} folds; write e.g. 5")
+    for name in ("train_bars", "test_bars", "purge_bars"):
+        if values[name] > MAX_BARS:
+            folds.fail(name, f"{values[name]} bars is over {MAX_BARS}; write e.g. 24")
     try:
         return FoldConfig(**values)
     except ValueError as error:
@@ -232,6 +238,8 @@ def parse_random_baseline(top: Section) -> RandomBaselineParams:
     values: dict[str, Any] = {
         name: random.integer(name, "100") for name in ("n_seeds", "hold_bars") if name in random.raw
     }
+    if values.get("hold_bars", 0) > MAX_BARS:
+        random.fail("hold_bars", f"{values['hold_bars']} bars is over {MAX_BARS}; write e.g. 24")
     entry_prob = random.raw.get("entry_prob")
     if isinstance(entry_prob, bool) or not isinstance(entry_prob, int | float | None):
         random.fail("entry_prob", f"{entry_prob!r} is not a probability; write e.g. 0.05 or null")

@@ -60,7 +60,9 @@ def _positive_ints(params: dict, key: str, factor: str) -> list[int]:
     return values
 
 
-def _resolve_params(factor: str, params: dict | None) -> dict:
+def resolve_factor_params(factor: str, params: dict | None) -> dict:
+    """Return the factor's params merged over its defaults; raise ValueError naming a bad key."""
+    _lookup(factor)
     merged = {**_RETURNS_DEFAULTS, **(params or {})}
     unknown = sorted(set(merged) - set(_RETURNS_DEFAULTS))
     if unknown:
@@ -146,7 +148,7 @@ def _btc_overlay(
     close = bars.frame["close"]
     names = _returns_names(params)
     index = close.index[rows]
-    frame, values = _feature_frame([*names, *(f"btc_{name}" for name in names)], index)
+    frame, values = _feature_frame(_btc_overlay_names(params), index)
     _fill_returns_columns(close, params, bars.bar_interval, np.arange(len(close))[rows], values)
     # Exact timestamp match on the crypto's own index: a bar BTC lacks stays NaN (no fill).
     btc_close = btc.frame["close"]
@@ -159,10 +161,17 @@ def _btc_overlay(
     return frame
 
 
+def _btc_overlay_names(params: dict) -> list[str]:
+    names = _returns_names(params)
+    return [*names, *(f"btc_{name}" for name in names)]
+
+
 FactorBuilder = Callable[[MarketBars, MarketBars | None, dict, slice], pd.DataFrame]
-_FACTORS: dict[str, tuple[FactorBuilder, bool]] = {
-    "returns": (_returns, False),
-    "btc_overlay": (_btc_overlay, True),
+ColumnNamer = Callable[[dict], list[str]]
+# name -> (builder, needs BTC bars, column names of resolved params)
+_FACTORS: dict[str, tuple[FactorBuilder, bool, ColumnNamer]] = {
+    "returns": (_returns, False, _returns_names),
+    "btc_overlay": (_btc_overlay, True, _btc_overlay_names),
 }
 
 
@@ -171,7 +180,7 @@ def factor_names() -> list[str]:
     return list(_FACTORS)
 
 
-def _lookup(factor: str) -> tuple[FactorBuilder, bool]:
+def _lookup(factor: str) -> tuple[FactorBuilder, bool, ColumnNamer]:
     if factor not in _FACTORS:
         raise ValueError(f"unknown factor {factor!r}; registered factors: {', '.join(_FACTORS)}")
     return _FACTORS[factor]
@@ -180,6 +189,11 @@ def _lookup(factor: str) -> tuple[FactorBuilder, bool]:
 def factor_needs_btc(factor: str) -> bool:
     """Return True if the factor needs BTC bars besides the crypto's own."""
     return _lookup(factor)[1]
+
+
+def factor_columns(factor: str, params: dict | None = None) -> list[str]:
+    """Return the feature column names the factor builds with these params, in frame order."""
+    return _lookup(factor)[2](resolve_factor_params(factor, params))
 
 
 def compute_features(
@@ -195,8 +209,8 @@ def compute_features(
     the whole history before it, exactly as without `rows`, but a sweep whose folds use a
     fraction of the bars does not hold features for the rest.
     """
-    build, _needs_btc = _lookup(factor)
-    resolved = _resolve_params(factor, params)
+    build = _lookup(factor)[0]
+    resolved = resolve_factor_params(factor, params)
     frame = build(bars, btc, resolved, slice(None) if rows is None else rows)
     columns = [str(column) for column in frame.columns]
     return FeatureFrame(
