@@ -1,7 +1,8 @@
 """Prepares a process to run econ_obs: the database URLs, migrations and Dagster's home.
 
-Every entry point (CLI verbs, `dagster dev` through `econ-obs ui`, the test suite) goes
-through `prepare_runtime`, so they all see the same database and the same Dagster instance.
+Every CLI verb that opens the database (and `dagster dev` through `econ-obs ui`) goes through
+`prepare_runtime`, so they all see the same database and the same Dagster instance, and each
+starts by marking FAILED the Dagster runs a killed econ-obs process left STARTED.
 `write_dotenv` hands the same environment to a bare `dagster dev` or `dg dev`, which load the
 `.env` of the folder they start in.
 """
@@ -12,6 +13,7 @@ import errno
 import os
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +97,21 @@ def prepare_runtime(keep_embedded_running: bool = False, apply_migrations: bool 
     # up to this many instead of one write each; a batch ends with its step's output, so none
     # is held back past the step. Set it yourself to override (0 turns batching off).
     os.environ.setdefault(EVENT_BATCH_ENV_VAR, str(EVENT_BATCH_SIZE))
+    mark_orphans(dagster_url)
     return Runtime(database_url, dagster_url)
+
+
+def mark_orphans(dagster_url: URL) -> None:
+    """Mark FAILED this host's unfinished runs whose econ-obs process is gone; say so on
+    stderr (stdout may be a report being piped). Call once DAGSTER_HOME is exported."""
+    from econ_obs.store.orphans import mark_orphaned_runs, open_instance  # imports dagster
+
+    with open_instance(dagster_url) as instance:
+        for orphan in mark_orphaned_runs(instance):
+            print(
+                f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone",
+                file=sys.stderr,
+            )
 
 
 def dotenv_path() -> Path:

@@ -1,7 +1,8 @@
 """What an operator meets after a crash or with bad inputs, through the real command line:
 
-* a sweep killed with `kill -9` leaves its stage's run STARTED; the next sweep marks it FAILED
-  with the reason;
+* a sweep killed with `kill -9` leaves its stage's run STARTED; the next sweep, or check,
+  marks it FAILED with the reason;
+* a bad factor parameter: one line, exit 2, nothing recorded or written;
 * Dagster's storage unreachable: one line, exit 2, no traceback;
 * a bad data file found inside a Dagster run: one line naming the file and row, exit 2, and
   no row written.
@@ -68,10 +69,9 @@ def test_a_live_process_with_another_start_time_is_not_the_runs_process():
     assert not _process_alive(me.pid, me.create_time() - 3600)  # the pid was reused
 
 
-def test_a_killed_sweeps_run_is_marked_failed_by_the_next_sweep(setup, tmp_path):
-    slow = tmp_path / "slow.yaml"
-    slow.write_text(SLOW_SWEEP_YAML.replace("run_id: test_run", "run_id: killed_run"))
-    process = start_sweep(setup.env, setup.cwd, slow)
+def kill_a_sweep_mid_stage(setup, config: Path) -> tuple[str, int]:
+    """kill -9 a sweep of config inside its result stage; return (its stage run's id, pid)."""
+    process = start_sweep(setup.env, setup.cwd, config)
     wait_for_line(process, RESULT_STAGE)
     time.sleep(2.0)  # the stage's run is STARTED and writing partitions
     process.send_signal(signal.SIGKILL)
@@ -79,16 +79,62 @@ def test_a_killed_sweeps_run_is_marked_failed_by_the_next_sweep(setup, tmp_path)
     assert process.returncode == -signal.SIGKILL
     orphan_id, status, stage = stage_runs(setup.dagster_url)[-1]
     assert (status, stage) == ("STARTED", "baseline_rows+model_results")
+    return orphan_id, process.pid
 
-    again = setup.run("sweep")
 
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"dagster run {orphan_id[:8]} marked FAILED: its process is gone" in again.stdout
+def assert_marked_failed(setup, orphan_id: str, pid: int, stderr: str) -> None:
+    assert f"dagster run {orphan_id[:8]} marked FAILED: its process is gone" in stderr
     statuses = {run_id: status for run_id, status, _ in stage_runs(setup.dagster_url)}
     assert statuses[orphan_id] == "FAILURE"
     assert "STARTED" not in statuses.values()
     (message,) = failure_messages(setup.dagster_url, orphan_id)
-    assert f"orphaned: the econ-obs process {process.pid} on {socket.gethostname()}" in message
+    assert f"orphaned: the econ-obs process {pid} on {socket.gethostname()}" in message
+
+
+def test_a_killed_sweeps_run_is_marked_failed_by_the_next_sweep(setup, tmp_path):
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(SLOW_SWEEP_YAML.replace("run_id: test_run", "run_id: killed_run"))
+    orphan_id, pid = kill_a_sweep_mid_stage(setup, slow)
+
+    again = setup.run("sweep")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_marked_failed(setup, orphan_id, pid, again.stderr)
+
+
+def test_a_killed_sweeps_run_is_marked_failed_by_check(setup, tmp_path):
+    """Every verb starts by marking orphans, not only sweep and ui."""
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(SLOW_SWEEP_YAML.replace("run_id: test_run", "run_id: killed_checked"))
+    orphan_id, pid = kill_a_sweep_mid_stage(setup, slow)
+
+    checked = setup.run("check", config=slow)
+
+    # The killed sweep wrote some partitions only: check finds baselines missing.
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "baselines_complete" in checked.stdout
+    assert_marked_failed(setup, orphan_id, pid, checked.stderr)
+
+
+def test_an_unknown_factor_param_is_one_line_exit_2_and_writes_nothing(setup, tmp_path):
+    config = tmp_path / "nope.yaml"
+    config.write_text(
+        SMALL_SWEEP_YAML.replace("run_id: test_run", "run_id: unknown_param").replace(
+            "factor: returns", "factor: returns\nfactor_params: {nope: 3}"
+        )
+    )
+
+    result = setup.run("sweep", config=config)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"econ-obs: error: {config}: factor_params.nope: unknown key 'nope'")
+    assert "[1/3] market_bars" not in result.stdout
+    assert setup.app_sql(
+        "SELECT (SELECT count(*) FROM sweep_runs WHERE run_id = 'unknown_param') + "
+        "(SELECT count(*) FROM finetune_results WHERE run_id = 'unknown_param') + "
+        "(SELECT count(*) FROM finetune_baselines WHERE run_id = 'unknown_param')"
+    ) == [(0,)]
 
 
 def test_dagster_storage_out_of_reach_is_one_line_and_exit_2(setup):
