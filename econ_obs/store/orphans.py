@@ -10,10 +10,14 @@ the instance marks it FAILED with the reason.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -21,6 +25,7 @@ from dagster_postgres.utils import DagsterPostgresException
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from econ_obs.runtime import LOGS_DIR_ENV_VAR
 from econ_obs.store.database import (
     DatabaseError,
     connect,
@@ -35,6 +40,14 @@ HOST_TAG = "econ_obs/host"
 PROCESS_STARTED_TAG = "econ_obs/process_started"  # psutil create_time, seconds since epoch
 # A pid's create time is read with a precision of a clock tick; allow for it.
 START_TIME_TOLERANCE_SECONDS = 1.0
+# What Dagster prints to stderr, with the whole SQL statement, each time storage refuses an event
+# (alone, or in a batch that it then tries event by event).
+STORAGE_FAILURE_PRINTS = (
+    "Exception while writing logger call to event log",
+    "Exception while storing event batch",
+    "Falling back to storing multiple single-event storage requests",
+)
+STORAGE_LOG_NAME = "dagster_storage_errors.log"  # in the compute log folder
 UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
@@ -101,10 +114,78 @@ def end_own_runs(instance: dg.DagsterInstance, reason: str) -> list[dg.DagsterRu
     return ended
 
 
-def _storage_error(dagster_url: URL, doing: str, error: BaseException) -> DatabaseError:
+def _storage_error(
+    dagster_url: URL, doing: str, error: BaseException, details: Path | None = None
+) -> DatabaseError:
     cause = error.__cause__ if error.__cause__ is not None else error
     reason = mask_password(first_line(getattr(cause, "orig", None) or cause))
-    return DatabaseError(f"{doing} Dagster's storage, {describe(dagster_url)}: {reason}")
+    where = f" (Dagster's own messages: {details})" if details and details.exists() else ""
+    return DatabaseError(f"{doing} Dagster's storage, {describe(dagster_url)}: {reason}{where}")
+
+
+class _DivertedStderr(io.TextIOBase):
+    """stderr, except Dagster's event-storage write failures, which are appended to a file."""
+
+    def __init__(self, stderr: io.TextIOBase, details: Path) -> None:
+        self.stderr, self.details = stderr, details
+        self.diverting = True  # a handler made inside the block may keep this object
+
+    def write(self, text: str) -> int:
+        if not (self.diverting and text.startswith(STORAGE_FAILURE_PRINTS)):
+            return self.stderr.write(text)
+        with self.details.open("a", encoding="utf-8") as log:
+            log.write(mask_password(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stderr.flush()
+
+    def fileno(self) -> int:
+        return self.stderr.fileno()
+
+    def isatty(self) -> bool:
+        return self.stderr.isatty()
+
+
+class _DivertWarnings(logging.Filter):
+    """Sends root-logger records below ERROR (dagster-postgres' "Retrying failed database
+    connection", one per attempt) to the file instead of the console."""
+
+    def __init__(self, details: Path) -> None:
+        super().__init__()
+        self.details = details
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        with self.details.open("a", encoding="utf-8") as log:
+            log.write(mask_password(f"{record.levelname}:{record.name}:{record.getMessage()}\n"))
+        return False
+
+
+@contextmanager
+def _storage_noise_to(details: Path | None) -> Iterator[None]:
+    """While the block runs, write what Dagster and dagster-postgres say about a storage
+    outage (a retry warning and the failed SQL per event, dozens of lines) to `details`, so
+    that the console keeps one line: the error the block ends with."""
+    if details is None:
+        yield
+        return
+    root, stderr = logging.getLogger(), sys.stderr
+    divert = _DivertWarnings(details)
+    root.addFilter(divert)
+    sys.stderr = diverted = _DivertedStderr(stderr, details)
+    try:
+        yield
+    finally:
+        sys.stderr, diverted.diverting = stderr, False
+        root.removeFilter(divert)
+
+
+def _storage_log() -> Path | None:
+    """The file in the compute log folder (set by prepare_runtime) for storage messages."""
+    folder = os.environ.get(LOGS_DIR_ENV_VAR)
+    return Path(folder) / STORAGE_LOG_NAME if folder else None
 
 
 @contextmanager
@@ -126,9 +207,10 @@ def open_instance(dagster_url: URL) -> Iterator[dg.DagsterInstance]:
     # timeout) serves this process's runs instead. A dead pooled connection is dropped by
     # SQLAlchemy on its first error, and the block below turns that error into one line.
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=20)
-    with instance:
+    details = _storage_log()
+    with instance, _storage_noise_to(details):
         try:
             yield instance
         except (DagsterPostgresException, SQLAlchemyError) as error:
             # Steps' own database errors end as step failures; what reaches here is storage.
-            raise _storage_error(dagster_url, "lost", error) from None
+            raise _storage_error(dagster_url, "lost", error, details) from None
