@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from econ_obs.core.accounting import (
@@ -216,3 +217,23 @@ def test_return_moments_match_a_direct_computation():
 def test_matched_null_params_refuse_bad_counts(bad):
     with pytest.raises(ValueError, match="n_perms"):
         MatchedNullParams(n_perms=bad)
+
+
+@pytest.mark.parametrize("start", ["2020-01-01", "2020-01-01 00:00:00.5"])
+def test_the_stored_equity_curve_writes_each_sampled_bar_as_str_of_its_time(start):
+    from econ_obs.store.significance import equity_json
+
+    times = pd.date_range(start, periods=500, freq="1h", tz="UTC")
+    bars = np.sort(np.random.default_rng(3).choice(500, size=40, replace=False))
+    equity = np.random.default_rng(4).normal(1.0, 0.1, size=40)
+
+    curve = equity_json(times, bars, equity)
+
+    assert curve == {
+        "time": [str(times[int(bar)]) for bar in bars],
+        "bar": [int(bar) for bar in bars],
+        "equity": [float(value) for value in equity],
+    }
+    assert all(type(v) is int for v in curve["bar"]) and all(
+        type(v) is float for v in curve["equity"]
+    )

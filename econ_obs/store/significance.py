@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -57,8 +58,13 @@ def significance_columns(assessment: Assessment) -> dict:
 
 def equity_json(times: Sequence, bars: np.ndarray, equity: np.ndarray) -> dict:
     """Return a row's sampled equity curve as JSON-ready {"time", "bar", "equity"} lists."""
+    picked = pd.DatetimeIndex(times)[np.asarray(bars, dtype=np.int64)]
+    whole_seconds = not (picked.as_unit("ns").asi8 % 1_000_000_000).any()
+    # str(Timestamp) of each, vectorised: the same text whenever there are no fractions of a
+    # second (astype(str) writes milliseconds where str writes microseconds).
+    texts = picked.astype(str).tolist() if whole_seconds else [str(t) for t in picked]
     return {
-        "time": [str(times[int(bar)]) for bar in bars],
-        "bar": [int(bar) for bar in bars],
-        "equity": [float(value) for value in equity],
+        "time": texts,
+        "bar": np.asarray(bars, dtype=np.int64).tolist(),
+        "equity": np.asarray(equity, dtype=np.float64).tolist(),
     }
