@@ -38,22 +38,23 @@ APP_TABLES = (
 
 
 @contextmanager
-def keeping_current_dagster_instance() -> Iterator[None]:
-    """Undo, on exit, Dagster setting another current instance inside the block.
+def current_dagster_instance(instance) -> Iterator[None]:
+    """Make `instance` Dagster's current one inside the block, and undo on exit whatever
+    Dagster set meanwhile.
 
-    A schedule or sensor context built on a test instance opens its own instance from the
-    instance's ref when it builds resources, enters it (which makes it the current one, a
-    context variable) and never resets that: once garbage-collected, every later Definitions
-    load in the test fails with "Attempted to resolve undefined DagsterInstance weakref"."""
-    from dagster._core.storage.defs_state.base import DefsStateStorage, set_defs_state_storage
+    A schedule or sensor context built on a test instance opens another instance from its ref
+    to build resources, enters it (making it the current one, a context variable) and never
+    resets that: once that instance is garbage-collected, a later Definitions load in the test
+    fails with "Attempted to resolve undefined DagsterInstance weakref"."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
 
-    with set_defs_state_storage(DefsStateStorage.get()):
+    with set_defs_state_storage(instance.defs_state_storage):
         yield
 
 
 @pytest.fixture(autouse=True)
 def no_leftover_dagster_instance() -> Iterator[None]:
-    """Each test starts with no current Dagster instance (see keeping_current_dagster_instance)."""
+    """Each test starts with no current Dagster instance (see current_dagster_instance)."""
     from dagster._core.storage.defs_state.base import set_defs_state_storage
 
     with set_defs_state_storage(None):

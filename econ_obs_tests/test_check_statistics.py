@@ -10,12 +10,12 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from econ_obs.store.checks import basis_mismatches
+from econ_obs.store.partition_writes import replace_partition
 from econ_obs.store.results import (
     BASELINES_TABLE,
     RESULTS_TABLE,
     SEEDS_TABLE,
     refresh_statistics,
-    replace_partition,
     seed_rows,
 )
 from econ_obs_tests.test_results_store import BASIS, baselines, results

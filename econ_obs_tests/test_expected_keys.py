@@ -19,7 +19,8 @@ from econ_obs.defs.checks import (
 )
 from econ_obs.defs.partitions import ResultKey
 from econ_obs.defs.sweep import run_sweep, sweep_plan
-from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, replace_partition
+from econ_obs.store.partition_writes import replace_partition
+from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE
 from econ_obs_tests.conftest import run_small_sweep
 from econ_obs_tests.test_operator_behaviour import detail, evaluate_sensor, stored_alerts
 from econ_obs_tests.test_results_store import BASIS, baselines, results

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from econ_obs.store.database import make_engine
 from econ_obs.store.migrations import migrate, migration_files
-from econ_obs.store.results import RESULTS_TABLE, replace_partition, result_row
+from econ_obs.store.partition_writes import replace_partition
+from econ_obs.store.results import RESULTS_TABLE, result_row
 from econ_obs_tests.test_results_store import BASIS, metrics
 from econ_obs_tests.test_schema import baseline_row as raw_baseline_row
 from econ_obs_tests.test_schema import insert

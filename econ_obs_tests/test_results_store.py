@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from econ_obs.core.baselines import BASELINE_TYPES
+from econ_obs.store.partition_writes import replace_partition
 from econ_obs.store.results import (
-    BASELINE_TYPES,
     BASELINES_TABLE,
     KEY_COLUMNS,
     RESULTS_TABLE,
@@ -21,7 +22,6 @@ from econ_obs.store.results import (
     PartitionBasis,
     PartitionWriteError,
     baseline_row,
-    replace_partition,
     result_row,
     seed_rows,
 )
@@ -276,3 +276,29 @@ def test_two_slippages_keep_their_own_seed_rows(engine):
             sa.text(f"SELECT slippage_bps, count(*) FROM {SEEDS_TABLE} GROUP BY 1 ORDER BY 1")
         ).all()
     assert counts == [(1.5, 2), (4.0, 2)]
+
+
+def test_a_batch_of_partitions_is_replaced_whole_or_not_at_all(engine):
+    from dataclasses import replace
+
+    from econ_obs.store.partition_writes import PartitionRows, replace_partitions
+
+    bases = [replace(BASIS, fold_id=fold_id) for fold_id in (1, 2, 3)]
+    for basis in bases:
+        replace_partition(engine, RESULTS_TABLE, basis, results(basis, "old"))
+
+    # The third partition's rows break a CHECK (exposure in [0, 1]): the first two, written
+    # earlier in the same transaction, are rolled back with it.
+    broken = [{**row, "exposure": 42.0} for row in results(bases[2], "new")]
+    batch = [PartitionRows(b, results(b, "new")) for b in bases[:2]] + [
+        PartitionRows(bases[2], broken)
+    ]
+    with pytest.raises(sa.exc.IntegrityError):
+        replace_partitions(engine, RESULTS_TABLE, batch)
+    assert {row[0] for b in bases for row in stored(engine, RESULTS_TABLE, b)} == {"old"}
+
+    written = replace_partitions(
+        engine, RESULTS_TABLE, [PartitionRows(b, results(b, "new")) for b in bases]
+    )
+    assert written == 3 * len(VARIANTS)
+    assert {row[0] for b in bases for row in stored(engine, RESULTS_TABLE, b)} == {"new"}

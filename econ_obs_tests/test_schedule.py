@@ -30,7 +30,7 @@ from econ_obs.defs.sweep import (
 )
 from econ_obs.store.database import render
 from econ_obs.store.sweep_runs import recorded_sweep
-from econ_obs_tests.conftest import keeping_current_dagster_instance
+from econ_obs_tests.conftest import current_dagster_instance
 
 TICK_TIME = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)
 RESULT_ASSETS = ("baseline_rows", "model_results")
@@ -66,7 +66,7 @@ def _tick(defs: dg.Definitions, postgres, instance=None, when: datetime = TICK_T
     context = dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when, resources={"postgres": postgres}
     )
-    with keeping_current_dagster_instance():
+    with current_dagster_instance(instance):
         return schedule.evaluate_tick(context)
 
 
@@ -245,7 +245,7 @@ def test_the_requested_runs_materialise_the_sweep_into_the_database(
             dagster_event=success.dagster_event,
             resources={"postgres": postgres},
         )
-        with keeping_current_dagster_instance():
+        with current_dagster_instance(instance):
             answer = chain(context)
         requests = [] if isinstance(answer, dg.SkipReason) else list(answer)
     assert answer.skip_message.startswith(SWEEP_DONE)

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from econ_obs.defs.checks import expected_keys
-from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, replace_partition
+from econ_obs.store.partition_writes import replace_partition
+from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE
 from econ_obs.store.sweep_runs import (
     SweepConfigConflictError,
     begin_sweep,

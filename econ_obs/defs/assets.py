@@ -41,6 +41,7 @@ from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.result_partitions import (
     DATABASE_RETRY,
     SINGLE_RUN,
+    PartitionBatch,
     result_partitions,
     retry_only_database_errors,
 )
@@ -51,11 +52,11 @@ from econ_obs.defs.table_metadata import (
     table_materialisation_metadata,
 )
 from econ_obs.defs.versions import asset_code_versions, bars_data_version
+from econ_obs.store.partition_writes import PartitionRows
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
     RESULTS_TABLE,
-    replace_partition,
 )
 from econ_obs.store.significance import (
     stored_seed_net_returns,
@@ -215,12 +216,14 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             measured_step(context, postgres, config, "baseline_rows") as step,
             postgres.get_engine() as engine,
         ):
+            batch = PartitionBatch(context, engine, BASELINES_TABLE)
             for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 rows, seeds = baseline_rows_for(part, results, context.run.run_id)
-                replace_partition(engine, BASELINES_TABLE, part.basis, rows, seeds)
-                context.add_asset_metadata(
+                batch.add(
+                    part.partition_key,
+                    PartitionRows(part.basis, rows, seeds),
                     {
                         "n_rows": len(rows),
                         **table_materialisation_metadata(BASELINES_TABLE, len(rows)),
@@ -228,8 +231,8 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
                         **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
                     },
-                    partition_key=part.partition_key,
                 )
+            batch.flush()
 
     @dg.asset(
         **result_asset,
@@ -253,6 +256,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             measured_step(context, postgres, config, "model_results") as step,
             postgres.get_engine() as engine,
         ):
+            batch = PartitionBatch(context, engine, RESULTS_TABLE)
             for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
@@ -267,6 +271,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                     }
                 with engine.connect() as connection:
                     random_seeds = stored_seed_net_returns(connection, part.basis)
+                    baseline_net = stored_baseline_net_returns(connection, part.basis)
                 assessed = assess_cell(
                     part.feature_slice.price_path,
                     trades[slice_key],
@@ -280,11 +285,10 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                     placements,
                 )
                 rows = model_rows_for(part, config.variants, assessed, context.run.run_id)
-                replace_partition(engine, RESULTS_TABLE, part.basis, rows)
-                with engine.connect() as connection:
-                    baseline_net = stored_baseline_net_returns(connection, part.basis)
                 variant_net = {name: a.metrics.net_return for name, a in assessed.items()}
-                context.add_asset_metadata(
+                batch.add(
+                    part.partition_key,
+                    PartitionRows(part.basis, rows),
                     {
                         "n_rows": len(rows),
                         **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
@@ -293,7 +297,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         **comparison_metadata(variant_net, baseline_net),
                         "significance": assessment_table(assessed),
                     },
-                    partition_key=part.partition_key,
                 )
+            batch.flush()
 
     return [market_bars, feature_slice, baseline_rows, model_results]

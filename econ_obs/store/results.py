@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection
 
 from econ_obs.core.accounting import METRIC_NAMES
-from econ_obs.core.baselines import BASELINE_TYPES
-from econ_obs.store.database import DatabaseError, describe, first_line
+from econ_obs.store.database import DatabaseError
 
 RESULTS_TABLE = "finetune_results"
 BASELINES_TABLE = "finetune_baselines"
@@ -93,7 +91,6 @@ _TABLES = {
     BASELINES_TABLE: sa.table(BASELINES_TABLE, *(sa.column(c) for c in BASELINE_COLUMNS)),
     SEEDS_TABLE: sa.table(SEEDS_TABLE, *(sa.column(c) for c in SEED_COLUMNS)),
 }
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock_key))")
 # The checks join and group these tables on their key right after a sweep wrote them. Until
 # autovacuum gets to them they have no column statistics, PostgreSQL estimates a handful of
 # rows and picks nested loops that grow with the square of the partitions (same_basis, as the
@@ -240,56 +237,6 @@ def seed_rows(basis: PartitionBasis, per_seed: dict[str, Sequence[float]]) -> li
             zip(per_seed["net_return"], per_seed["sharpe"], per_seed["n_trades"], strict=True)
         )
     ]
-
-
-def replace_partition(
-    engine: Engine,
-    table: str,
-    basis: PartitionBasis,
-    rows: Sequence[dict],
-    random_seeds: Sequence[dict] | None = None,
-) -> int:
-    """Replace the partition's rows in `table` with `rows` in one transaction; return the count.
-
-    Baselines are all three types or nothing: an incomplete set is refused before writing.
-    With baselines, `random_seeds` (the random row's per-seed values) replace the key's seed
-    rows in the same transaction, so the mean row and its seeds can never disagree.
-    """
-    if random_seeds is not None and table != BASELINES_TABLE:
-        raise ValueError(f"random seeds are written with {BASELINES_TABLE}, not {table}")
-    if table == BASELINES_TABLE:
-        types = sorted(row["baseline_type"] for row in rows)
-        if types != sorted(BASELINE_TYPES):
-            raise ValueError(
-                f"baselines for {basis.describe()} must be exactly {list(BASELINE_TYPES)}, "
-                f"got {types}"
-            )
-    key = basis.as_row()
-    for row in rows:
-        mismatched = [c for c in (*KEY_COLUMNS, *BASIS_COLUMNS) if row[c] != key[c]]
-        if mismatched:
-            raise ValueError(f"row for {basis.describe()} differs from its basis in {mismatched}")
-    writes = [(_TABLES[table], rows)]
-    if random_seeds is not None:
-        writes.append((_TABLES[SEEDS_TABLE], random_seeds))
-    try:
-        with engine.begin() as connection:
-            connection.execute(_LOCK, {"lock_key": f"{table}|{basis.describe()}"})
-            for target, target_rows in writes:
-                delete = sa.delete(target).where(
-                    *(target.c[c] == sa.bindparam(c) for c in KEY_COLUMNS)
-                )
-                connection.execute(delete, {c: key[c] for c in KEY_COLUMNS})
-                if target_rows:
-                    connection.execute(sa.insert(target), list(target_rows))
-    except DBAPIError as error:
-        if not error.connection_invalidated and not isinstance(error, sa.exc.OperationalError):
-            raise
-        raise PartitionWriteError(
-            f"writing {table} for {basis.describe()} to {describe(engine.url)} failed, "
-            f"nothing was changed: {first_line(error.orig)}"
-        ) from error
-    return len(rows)
 
 
 def refresh_statistics(connection: Connection) -> None:
