@@ -7,7 +7,7 @@ peak memory and the series it held are recorded once per step (`measured_step`).
 """
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -24,7 +24,7 @@ from econ_obs.core.market_data import MarketBars
 from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.description import describe, sweep_name
 from econ_obs.defs.freshness import INPUT_FINGERPRINTS, SLICE_FINGERPRINT, input_fingerprints_text
-from econ_obs.defs.io_manager import LAZY_INPUT, one_upstream_at_a_time
+from econ_obs.defs.io_manager import LAZY_INPUT
 from econ_obs.defs.metadata import (
     assessment_table,
     basis_metadata,
@@ -34,7 +34,6 @@ from econ_obs.defs.metadata import (
 from econ_obs.defs.partitions import (
     CRYPTO_DIM,
     SweepPartitions,
-    decode_result_key,
     decode_slice_key,
 )
 from econ_obs.defs.resources import PostgresResource
@@ -42,7 +41,7 @@ from econ_obs.defs.result_partitions import (
     DATABASE_RETRY,
     SINGLE_RUN,
     PartitionBatch,
-    result_partitions,
+    one_slice_at_a_time,
     retry_only_database_errors,
 )
 from econ_obs.defs.result_rows import baseline_rows_for, model_rows_for
@@ -179,13 +178,6 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 out[partition_key] = feature_slice
         return out
 
-    def _one_slice_at_a_time(partition_keys, slices) -> Iterator:
-        """Each result partition; a slice is read once, for its costs, then dropped."""
-        by_key = {decode_slice_key(key): key for key in slices}
-        slice_of = lambda key: by_key[decode_result_key(key).slice_key]  # noqa: E731
-        for keys, one in one_upstream_at_a_time(partition_keys, slices, slice_of):
-            yield from result_partitions(config, keys, one)
-
     # Both result assets: same partitions, same single upstream slice, same retry rule.
     result_asset = {
         "partitions_def": parts.results,
@@ -217,7 +209,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             postgres.get_engine() as engine,
         ):
             batch = PartitionBatch(context, engine, BASELINES_TABLE)
-            for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
+            for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 rows, seeds = baseline_rows_for(part, results, context.run.run_id)
@@ -257,7 +249,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             postgres.get_engine() as engine,
         ):
             batch = PartitionBatch(context, engine, RESULTS_TABLE)
-            for part in _one_slice_at_a_time(context.partition_keys, feature_slice):
+            for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
                 if slice_key not in trades:

@@ -4,7 +4,7 @@ Both result assets iterate these, so a row's window, gaps and cost basis can onl
 the partition key and the slice it maps to. Also the retry rule both assets share.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ from econ_obs.config import SweepConfig
 from econ_obs.core.accounting import CostBasis
 from econ_obs.core.assessment import Trades, sampled_equity
 from econ_obs.core.backtest import FeatureSlice
+from econ_obs.defs.io_manager import one_upstream_at_a_time
 from econ_obs.defs.partitions import ResultKey, decode_result_key, decode_slice_key
 from econ_obs.store.database import DatabaseError
 from econ_obs.store.partition_writes import PartitionRows, replace_partitions
@@ -92,6 +93,17 @@ def result_partitions(
             _basis(config, key, feature_slice),
             CostBasis(cost_bps=key.cost_bps, slippage_bps=key.slippage_bps),
         )
+
+
+def one_slice_at_a_time(
+    config: SweepConfig, partition_keys: list[str], slices: Mapping[str, FeatureSlice]
+) -> Iterator[ResultPartition]:
+    """Yield each result partition of the run; a slice is read once, for its costs, then
+    dropped (`slices` loads lazily, one partition at a time)."""
+    by_key = {decode_slice_key(key): key for key in slices}
+    slice_of = lambda key: by_key[decode_result_key(key).slice_key]  # noqa: E731
+    for keys, one in one_upstream_at_a_time(partition_keys, slices, slice_of):
+        yield from result_partitions(config, keys, one)
 
 
 def equity_of(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dict:
