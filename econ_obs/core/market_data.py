@@ -16,12 +16,10 @@ it must never be an exit price. One rule decides, the first that applies:
    1 ms (Binance writes open + interval - 1 ms for a closed bar); a last close time outside its
    bar is refused. The public data.binance.vision dumps hold closed bars only; the REST API
    writes the scheduled close time even for the open candle, so rule 3 applies as well.
-3. Otherwise (and after rule 2 kept the bar): the last bar is dropped if its volume is below
-   PARTIAL_VOLUME_FRACTION (25 %) of the median volume of the PARTIAL_VOLUME_LOOKBACK_BARS
-   (24) bars before it. On the 2020-2024 Binance futures hourly candles about 1 closed bar in
-   1,000 falls below that line (if it were last, it would be dropped: one hour of data less);
-   a candle taken in the first quarter of its hour typically does. One taken later is not
-   recognised: only ``as_of`` is exact for such a file.
+3. Otherwise (and after rule 2 kept it): the last bar is dropped if its volume is under
+   PARTIAL_VOLUME_FRACTION (25 %) of the median of the PARTIAL_VOLUME_LOOKBACK_BARS (24) before
+   it: ~1 closed futures bar in 1,000 is (one real hour dropped), and so is a candle taken in
+   the first quarter of its hour; a later one is not, so ``as_of`` is the exact rule.
 
 At most the trailing bars are dropped, so a file with a partial last candle loads to exactly
 the bars (and fingerprint, and folds) of the same file without it. ``MarketBars.partial_bars_
