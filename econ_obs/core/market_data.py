@@ -2,9 +2,8 @@
 
 Every row is checked first (see ``data_sanity``: values, one epoch unit, the declared
 timeframe, bar-to-bar moves); a bad row stops the load with the file and its row number.
-Gaps (missing bars) are kept as they are, never forward-filled; ``econ_obs.core.gaps``
-measures them and the folds govern them. Reading the bytes of a file (UTF-8, CSV, Parquet, zip)
-and its time column is ``econ_obs.core.readers``'s; the names are importable from here as before.
+Gaps (missing bars) are kept, never forward-filled; ``econ_obs.core.gaps`` measures them and
+the folds govern them. Reading a file's bytes and time column is ``core.readers``'s.
 
 Only closed candles are kept. A live dump often ends with a candle that had not closed yet;
 it must never be an exit price. One rule decides, the first that applies:
@@ -21,9 +20,8 @@ it must never be an exit price. One rule decides, the first that applies:
    it: ~1 closed futures bar in 1,000 is (one real hour dropped), and so is a candle taken in
    the first quarter of its hour; a later one is not, so ``as_of`` is the exact rule.
 
-At most the trailing bars are dropped, so a file with a partial last candle loads to exactly
-the bars (and fingerprint, and folds) of the same file without it. ``MarketBars.partial_bars_
-dropped`` says how many were dropped; nothing is dropped silently.
+Only trailing bars are dropped, so a file with a partial last candle loads to the bars (and
+folds) of the same file without it; ``MarketBars.partial_bars_dropped`` counts them.
 """
 
 from __future__ import annotations
