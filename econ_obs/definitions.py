@@ -21,6 +21,7 @@ from econ_obs.config import ConfigError, SweepConfig, load_deployment_configs
 from econ_obs.defs.assets import SLICE_IO_MANAGER, build_assets
 from econ_obs.defs.checks import build_checks
 from econ_obs.defs.description import sweep_name
+from econ_obs.defs.executor import stage_executor
 from econ_obs.defs.io_manager import PartitionedPickleIOManager
 from econ_obs.defs.partitions import sweep_partitions
 from econ_obs.defs.report import build_report_asset
@@ -68,7 +69,8 @@ def sweep_definitions(config: SweepConfig) -> SweepDefinitions:
     model_results = next(a for a in assets if a.key.path[-1] == "model_results")
     assets.append(build_report_asset(config, model_results))
     plan = sweep_plan(assets)
-    jobs = [stage_job(stage, config.run_id) for stage in plan]
+    executor = stage_executor()
+    jobs = [stage_job(stage, config.run_id, executor) for stage in plan]
     return SweepDefinitions(
         assets=assets,
         checks=build_checks(config, model_results),

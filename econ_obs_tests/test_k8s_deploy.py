@@ -230,3 +230,42 @@ def test_values_run_econ_obs_definitions_with_urls_from_the_secret():
     assert not env_names & set(URL_VARS)
     for name in ("values.yaml", "dagster.yaml"):
         assert "postgresql://" not in (DEPLOY / name).read_text()
+
+
+def test_the_deployment_runs_each_step_of_a_stage_job_in_its_own_kubernetes_job(
+    small_config, monkeypatch
+):
+    from dagster_k8s import k8s_job_executor
+
+    from econ_obs.definitions import build_definitions
+    from econ_obs.defs.executor import EXECUTOR_ENV_VAR
+
+    env = {var["name"]: var.get("value") for var in _deployment()["env"]}
+    assert env[EXECUTOR_ENV_VAR] == "k8s"
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, env[EXECUTOR_ENV_VAR])
+    defs = build_definitions(small_config)
+
+    for job in defs.jobs:
+        assert defs.resolve_job_def(job.name).executor_def is k8s_job_executor, job.name
+
+
+@pytest.mark.parametrize(
+    ("value", "executor"), [("", None), ("in_process", dg.in_process_executor)]
+)
+def test_the_executor_is_dagsters_default_or_the_one_named(value, executor, monkeypatch):
+    from econ_obs.defs.executor import EXECUTOR_ENV_VAR, stage_executor
+
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, value)
+    assert stage_executor() is executor
+
+
+def test_an_unknown_executor_is_one_line_naming_the_variable(monkeypatch):
+    from econ_obs.config import ConfigError
+    from econ_obs.defs.executor import EXECUTOR_ENV_VAR, stage_executor
+
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, "kubernetes")
+    with pytest.raises(ConfigError) as error:
+        stage_executor()
+    assert str(error.value) == (
+        "ECON_OBS_EXECUTOR='kubernetes' must be one of multiprocess, in_process, k8s"
+    )

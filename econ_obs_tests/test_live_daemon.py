@@ -347,6 +347,7 @@ def live_ui(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ECON_OBS_DAGSTER_STORAGE_DIR=str(tmp_path / "storage"),
         ECON_OBS_DAGSTER_LOGS_DIR=str(tmp_path / "logs"),
         ECON_OBS_HOME=str(tmp_path),  # its .env goes here, not into the checkout
+        ECON_OBS_EXECUTOR="in_process",  # a run's steps in its own process: no start-up each
     )
     port = free_port()
     log = tmp_path / "econ_obs_ui.log"

@@ -141,10 +141,12 @@ def stage_job_name(stage: SweepStage) -> str:
     return "__".join([*prefix, "stage", *stage.name.split("+")])
 
 
-def stage_job(stage: SweepStage, sweep_run_id: str) -> dg.UnresolvedAssetJobDefinition:
+def stage_job(
+    stage: SweepStage, sweep_run_id: str, executor_def: dg.ExecutorDefinition | None = None
+) -> dg.UnresolvedAssetJobDefinition:
     """Return the asset job of one stage: its assets and the checks that target them. Every
     run of it carries the sweep's econ_obs/run_id tag, however it is launched (the run queue's
-    one-run-per-sweep limit keys on it)."""
+    one-run-per-sweep limit keys on it). `executor_def` None is Dagster's default."""
     return dg.define_asset_job(
         stage_job_name(stage),
         tags={SWEEP_RUN_ID_TAG: sweep_run_id},
@@ -153,6 +155,7 @@ def stage_job(stage: SweepStage, sweep_run_id: str) -> dg.UnresolvedAssetJobDefi
         ),
         description=f"Sweep stage {stage.name}: one ranged run over its "
         f"{len(stage.partition_keys)} partitions.",
+        executor_def=executor_def,
     )
 
 
