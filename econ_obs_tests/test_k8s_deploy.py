@@ -269,3 +269,63 @@ def test_an_unknown_executor_is_one_line_naming_the_variable(monkeypatch):
     assert str(error.value) == (
         "ECON_OBS_EXECUTOR='kubernetes' must be one of multiprocess, in_process, k8s"
     )
+
+
+def test_a_scheduled_stage_sizes_each_step_pod_from_its_measured_memory(
+    small_config, engine, database_url, monkeypatch, tmp_path
+):
+    from econ_obs.definitions import build_definitions
+    from econ_obs.defs.executor import EXECUTOR_ENV_VAR
+    from econ_obs.defs.resources import PostgresResource
+    from econ_obs.defs.schedules import step_pod_config
+    from econ_obs.defs.sweep import stage_job_name, sweep_plan
+    from econ_obs.store.step_memory import StepMemoryRow, insert_step_memory
+
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, "k8s")
+    monkeypatch.setenv(DATABASE_ENV_VAR, render(database_url))  # the job's resources read these
+    monkeypatch.setenv(STORAGE_DIR_ENV_VAR, str(tmp_path))
+    defs = build_definitions(small_config)
+    plan = sweep_plan(list(defs.assets))
+    postgres = PostgresResource(database_url=render(database_url))
+    # model_results held 10M bars of one series and grew by 1 KiB a bar: 10 GiB x 1.25
+    # headroom needs the 16 GiB profile; baseline_rows never ran: the executor's default.
+    row = StepMemoryRow(
+        run_id="test_run",
+        strategy="test_strategy",
+        asset="model_results",
+        factor=small_config.factor,
+        dagster_run_id=None,
+        peak_bytes=10_000_000 * 1024 + 200 * 1024**2,
+        baseline_rss_bytes=200 * 1024**2,
+        lifetime_peak=False,
+        input_bars=10_000_000,
+        input_assets=1,
+        profile="standard",
+        limit_bytes=8 * 1024**3,
+    )
+    with engine.connect() as connection:
+        insert_step_memory(connection, row)
+
+    run_config = step_pod_config(postgres, small_config, plan[-1])
+
+    medium = next(p for p in DEFAULT_PROFILES if p.name == "medium")
+    per_step = run_config["execution"]["config"]["per_step_k8s_config"]
+    assert per_step == {"test_run__model_results": k8s_config_for_profile(medium)}
+    # Dagster accepts it as k8s_job_executor's config of the stage job ...
+    job = defs.resolve_job_def(stage_job_name(plan[-1]))
+    dg.validate_run_config(job, run_config)
+    # ... and dagster-k8s builds the step's Job with the profile's memory.
+    step_job = construct_dagster_k8s_job(
+        job_config=_job_config(),
+        args=["dagster", "api", "execute_step", "{}"],
+        job_name=get_k8s_job_name("0123456789abcdef", "test_run__model_results"),
+        user_defined_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
+            per_step["test_run__model_results"]
+        ),
+        component="step_worker",
+    )
+    (container,) = step_job.spec.template.spec.containers
+    assert container.resources.limits == {"memory": "16Gi"}
+
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, "")
+    assert step_pod_config(postgres, small_config, plan[-1]) == {}

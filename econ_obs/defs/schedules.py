@@ -22,18 +22,23 @@ Decisions, also in the README:
   implicit asset job, which carries no tag of ours, so the queue does not hold it.
 """
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 
 from econ_obs.config import SweepConfig
 from econ_obs.defs.checks import expected_keys
 from econ_obs.defs.description import sweep_name
+from econ_obs.defs.executor import EXECUTOR_ENV_VAR
 from econ_obs.defs.freshness import partition_ranges, stage_work
 from econ_obs.defs.resources import PostgresResource
+from econ_obs.defs.sizing import next_step_profiles
 from econ_obs.defs.sweep import SWEEP_RUN_ID_TAG, SweepStage, stage_job_name, stage_tags
 from econ_obs.defs.versions import asset_code_versions
+from econ_obs.sizing import k8s_config_for_profile
 from econ_obs.store.sweep_runs import (
     SweepConfigConflictError,
     begin_sweep,
@@ -64,8 +69,32 @@ def chain_sensor_name(config: SweepConfig) -> str:
     return f"{sweep_name(config)}__{CHAIN_SENSOR_NAME}"
 
 
+def step_pod_config(
+    postgres: PostgresResource, config: SweepConfig, stage: SweepStage
+) -> dict[str, Any]:
+    """Return the run config sizing each step's pod, under `ECON_OBS_EXECUTOR=k8s`: for every
+    asset of the stage that has run before, the profile its measurements call for
+    (`next_step_profiles`) as k8s_job_executor's per-step `dagster-k8s/config`. A step that
+    never ran gets the executor's default; elsewhere the run config is empty."""
+    if os.environ.get(EXECUTOR_ENV_VAR, "").strip() != "k8s":
+        return {}
+    keys = [dg.AssetKey.from_user_string(key) for key in stage.asset_keys]
+    with postgres.get_connection() as connection:
+        profiles = next_step_profiles(connection, config, [key.path[-1] for key in keys])
+    per_step = {
+        "__".join(key.path): k8s_config_for_profile(profiles[key.path[-1]])
+        for key in keys
+        if key.path[-1] in profiles
+    }
+    return {"execution": {"config": {"per_step_k8s_config": per_step}}} if per_step else {}
+
+
 def stage_requests(
-    stage: SweepStage, keys: Sequence[str], sweep_run_id: str, tick: str
+    stage: SweepStage,
+    keys: Sequence[str],
+    sweep_run_id: str,
+    tick: str,
+    run_config: dict[str, Any] | None = None,
 ) -> list[dg.RunRequest]:
     """Return the run requests that materialise `keys` of one stage for the scheduled sweep
     started at `tick`: one ranged run per range of `freshness.partition_ranges`."""
@@ -73,6 +102,7 @@ def stage_requests(
         dg.RunRequest(
             run_key=f"{tick}|{stage.name}|{first}",
             job_name=stage_job_name(stage),
+            run_config=run_config or {},
             tags={
                 **stage_tags(replace(stage, partition_keys=(first, last)), sweep_run_id),
                 SWEEP_TICK_TAG: tick,
@@ -88,6 +118,7 @@ def next_stage_requests(
     sweep_run_id: str,
     instance: dg.DagsterInstance,
     work: Callable[[SweepStage], list[str]],
+    run_config_for: Callable[[SweepStage], dict[str, Any]] = lambda stage: {},
 ) -> list[dg.RunRequest] | str:
     """Return the requests of the first later stage with missing or stale partitions (`work`)
     after `run`, a scheduled stage run of this sweep, succeeded; or why there are none."""
@@ -105,7 +136,7 @@ def next_stage_requests(
     for stage in plan[names.index(run.job_name) + 1 :]:
         keys = work(stage)
         if keys:
-            return stage_requests(stage, keys, sweep_run_id, tick)
+            return stage_requests(stage, keys, sweep_run_id, tick, run_config_for(stage))
     return f"{SWEEP_DONE}: sweep {sweep_run_id!r} is up to date after {run.job_name}"
 
 
@@ -153,7 +184,8 @@ def build_sweep_schedule(
         except SweepConfigConflictError as error:
             return dg.SkipReason(f"{error}; this tick is skipped")
         tick = context.scheduled_execution_time.isoformat()
-        return stage_requests(plan[0], plan[0].partition_keys, config.run_id, tick)
+        run_config = step_pod_config(postgres, config, plan[0])
+        return stage_requests(plan[0], plan[0].partition_keys, config.run_id, tick, run_config)
 
     return sweep_schedule
 
@@ -182,6 +214,7 @@ def build_stage_chain_sensor(
             config.run_id,
             instance,
             lambda stage: stage_work(instance, stage, code_versions, config.needs_btc),
+            lambda stage: step_pod_config(postgres, config, stage),
         )
         if isinstance(requests, str):
             if requests.startswith(SWEEP_DONE):

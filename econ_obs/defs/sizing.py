@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 import yaml
+from sqlalchemy.engine import Connection
 
 from econ_obs.config import SweepConfig
 from econ_obs.defs.metadata import step_memory_metadata, step_memory_table
@@ -87,6 +88,22 @@ def _profile_for(
         largest = max(profiles, key=lambda p: p.memory_bytes)
         return largest, per_bar, str(error)
     return profile, per_bar, None
+
+
+def next_step_profiles(
+    connection: Connection, config: SweepConfig, assets: Sequence[str]
+) -> dict[str, PodProfile]:
+    """Return the profile the next step of each of `assets` that has run in this sweep needs:
+    the factor's measured bytes per bar (its recent runs, the latest included) x the bars and
+    series its latest step held, with headroom; the largest when none holds it."""
+    profiles = profiles_from_env()
+    chosen = {}
+    for row in latest_step_memory(connection, config.run_id, config.strategy, assets):
+        observations = step_observations(connection, config.factor, row.asset)
+        chosen[row.asset], _, _ = _profile_for(
+            observations, row.input_bars, row.input_assets, row.baseline_rss_bytes or 0, profiles
+        )
+    return chosen
 
 
 @contextmanager
