@@ -1,99 +1,34 @@
-"""`econ-obs sweep | check | report | ui`: the verbs that drive the asset graph."""
+"""`econ-obs sweep | check | ui`: the verbs that drive the asset graph (`report` is in
+cli_report.py; every verb is registered here, in the order --help lists them)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from sqlalchemy.engine import URL, Connection
 
+from econ_obs.cli_report import (
+    REPORT_HELP,
+    add_report_arguments,
+    print_rollup,
+    read_database,
+    report,
+)
 from econ_obs.config import SWEEP_ENV_VAR, SweepConfig, load_sweep_config
 from econ_obs.config.data_check import check_against_data
-from econ_obs.core.rollup import ROLLUP_FIELDS, rollup
 from econ_obs.paths import project_home
 from econ_obs.runtime import prepare_runtime
-from econ_obs.store.database import connect, make_engine
-from econ_obs.store.report import REPORT_COLUMNS, report_rows
 
-# The table leaves out what only csv and json need, never a key column (slippage_bps is one:
-# two slippages at one cost are two rows); the roll-up prints every field.
-TABLE_COLUMNS = tuple(
-    c
-    for c in REPORT_COLUMNS
-    if c not in ("naive", "matched_null_p05", "matched_null_p95")
-    and c not in ("gross_edge_bps_per_trade", "gross_return", "test_start", "test_end")
-)
-ROLLUP_COLUMNS = ROLLUP_FIELDS
 UI_HOST, UI_PORT = "127.0.0.1", "3000"
 UI_SHUTDOWN_SECONDS = 30
-T = TypeVar("T")
 
 
 def _config(args: argparse.Namespace) -> SweepConfig:
     return load_sweep_config(args.config)
-
-
-def _read(database_url: URL, reader: Callable[[Connection], T]) -> T:
-    engine = make_engine(database_url)
-    try:
-        with connect(engine) as connection:
-            return reader(connection)
-    finally:
-        engine.dispose()
-
-
-def _format_number(value: object) -> str:
-    if value is None:
-        return "missing"
-    return f"{value:+.4f}" if isinstance(value, float) else str(value)
-
-
-def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) -> None:
-    """Print rows as an aligned text table."""
-    cells = [[_format_number(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), file=out)
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=out)
-
-
-def _report_rows(config: SweepConfig, database_url: URL) -> list[dict]:
-    """Return the model rows at the config's keys; rows an older config left are not listed."""
-    from econ_obs.defs.checks import expected_keys
-
-    expected = expected_keys(config)
-    return _read(database_url, lambda c: report_rows(c, config.run_id, config.strategy, expected))
-
-
-def _rollup_rows(rows: list[dict]) -> list[dict]:
-    return [row.as_dict() for row in rollup(rows)]
-
-
-def _json_value(value: object) -> object:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _write_html(config: SweepConfig, database_url: URL, path: str) -> None:
-    from pathlib import Path
-
-    from econ_obs.defs.checks import expected_keys
-    from econ_obs.report.figures import report_figures
-    from econ_obs.report.html import write_html_report
-    from econ_obs.store.report_data import load_report_data
-
-    expected = expected_keys(config)
-    data = _read(
-        database_url, lambda c: load_report_data(c, config.run_id, config.strategy, expected)
-    )
-    written = write_html_report(data, Path(path), report_figures(data))
-    print(f"HTML report written to {written}", file=sys.stderr)
 
 
 def _print_check_failures(failures: dict[str, list[dict]]) -> None:
@@ -119,14 +54,14 @@ def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]
             for name in CHECK_NAMES
         }
 
-    return {name: rows for name, rows in _read(database_url, read).items() if rows}
+    return {name: rows for name, rows in read_database(database_url, read).items() if rows}
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from econ_obs.definitions import build_definitions, default_resources
     from econ_obs.defs.sweep import raise_input_error, run_sweep, sweep_plan
     from econ_obs.signals import Interrupted, on_hard_stop
-    from econ_obs.store.orphans import end_own_runs, mark_orphaned_runs, open_instance
+    from econ_obs.store.orphans import end_own_runs, open_instance
 
     config = _config(args)
     runtime = prepare_runtime()
@@ -146,14 +81,12 @@ def _sweep(args: argparse.Namespace) -> int:
     from econ_obs.store.sweep_runs import begin_sweep, canonical_config, finish_sweep
 
     canonical, expected = canonical_config(config), expected_keys(config)
-    started = _read(
+    started = read_database(
         runtime.database_url, lambda c: begin_sweep(c, canonical, expected, args.replace)
     )
     if any(started.removed.values()):
         print(f"--replace removed rows outside this config: {started.removed}")
     with open_instance(runtime.dagster_url) as instance:
-        for orphan in mark_orphaned_runs(instance):
-            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
 
         def end_runs(signum: int) -> None:  # the main thread is stuck inside Dagster
             reason = f"econ-obs sweep interrupted by {signal.Signals(signum).name}"
@@ -175,7 +108,7 @@ def _sweep(args: argparse.Namespace) -> int:
             raise
         finally:
             forget_end_runs()
-    _read(
+    read_database(
         runtime.database_url,
         lambda c: finish_sweep(
             c, config.run_id, config.strategy, [o.dagster_run_id for o in outcomes]
@@ -184,9 +117,7 @@ def _sweep(args: argparse.Namespace) -> int:
     raise_input_error(outcomes)  # a bad file or config: one line, exit 2
     seconds = sum(o.seconds for o in outcomes)
     print(f"materialised in {seconds:.1f}s ({n_results / seconds:.1f} result partitions/s)")
-    rolled = _rollup_rows(_report_rows(config, runtime.database_url))
-    print_table(rolled, ROLLUP_COLUMNS)
-    _print_verdicts(rolled)
+    print_rollup(config, runtime.database_url)
     failures = _run_checks(config, runtime.database_url)
     _print_check_failures(failures)
     failed_stages = [o for o in outcomes if not o.success]
@@ -202,14 +133,6 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_verdicts(rolled: list[dict]) -> None:
-    counts: dict[str, int] = {}
-    for row in rolled:
-        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    summary = ", ".join(f"{verdict} {count}" for verdict, count in sorted(counts.items()))
-    print(f"verdicts over {len(rolled)} (crypto, variant, cost): {summary or 'none'}")
-
-
 def _check(args: argparse.Namespace) -> int:
     config = _config(args)
     runtime = prepare_runtime()
@@ -220,45 +143,14 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    config = _config(args)
-    runtime = prepare_runtime()
-    rows = _report_rows(config, runtime.database_url)
-    rolled = _rollup_rows(rows)
-    if args.html:
-        _write_html(config, runtime.database_url, args.html)
-    if args.format == "json":
-        document = {
-            "rows": [{k: _json_value(row[k]) for k in REPORT_COLUMNS} for row in rows],
-            "rollup": rolled,
-        }
-        print(json.dumps(document, indent=2))
-    elif args.format == "csv":
-        columns = ROLLUP_COLUMNS if args.rollup else REPORT_COLUMNS
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rolled if args.rollup else rows)
-    else:
-        print_table(rows, TABLE_COLUMNS)
-        print()
-        print_table(rolled, ROLLUP_COLUMNS)
-        _print_verdicts(rolled)
-    return 0
-
-
 def _ui(args: argparse.Namespace) -> int:
     from econ_obs.paths import workspace_file
     from econ_obs.runtime import require_free_port, write_dotenv
-    from econ_obs.store.orphans import mark_orphaned_runs, open_instance
 
     config = _config(args)  # validate before starting anything
     require_free_port(UI_HOST, args.port)  # else the webserver dies and a stranger's UI answers
-    runtime = prepare_runtime()
+    prepare_runtime()  # it also marks FAILED the runs a killed econ-obs left STARTED
     os.environ[SWEEP_ENV_VAR] = str(config.source_path)
-    # Before the UI shows them: runs left STARTED by a killed econ-obs process are FAILED.
-    with open_instance(runtime.dagster_url) as instance:
-        for orphan in mark_orphaned_runs(instance):
-            print(f"dagster run {orphan.run_id[:8]} marked FAILED: its process is gone")
     # dagster dev loads the .env of its folder over our environment: make it say the same.
     write_dotenv()
     command = [
@@ -313,11 +205,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
             "run the checks against the database; exit 1 and list the keys on failure",
             _check,
         ),
-        (
-            "report",
-            "print the per-key comparison of model and baselines from the database",
-            _report,
-        ),
+        ("report", REPORT_HELP, report),
         ("ui", f"start `dagster dev` on {UI_HOST} against the same instance and database", _ui),
     ]
     for name, help_text, handler in specs:
@@ -325,13 +213,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
         parser.add_argument("--config", metavar="PATH", help=config_help)
         parser.set_defaults(handler=handler)
         if name == "report":
-            parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-            parser.add_argument(
-                "--rollup", action="store_true", help="csv: the roll-up across folds, not rows"
-            )
-            parser.add_argument(
-                "--html", metavar="PATH", help="also write a self-contained HTML report there"
-            )
+            add_report_arguments(parser)
         if name == "ui":
             parser.add_argument("--port", type=int, default=int(UI_PORT))
         if name == "sweep":
