@@ -41,15 +41,21 @@ def read_database(database_url: URL, reader: Callable[[Connection], T]) -> T:
         engine.dispose()
 
 
-def _format_number(value: object) -> str:
+# Columns that are part of a row's basis, printed as written (5, 2.5), not as a signed figure.
+PLAIN_NUMBER_COLUMNS = ("slippage_bps",)
+
+
+def _format_number(value: object, column: str = "") -> str:
     if value is None:
         return "missing"
-    return f"{value:+.4f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}" if column in PLAIN_NUMBER_COLUMNS else f"{value:+.4f}"
+    return str(value)
 
 
 def print_table(rows: Sequence[dict], columns: Sequence[str], out=sys.stdout) -> None:
     """Print rows as an aligned text table."""
-    cells = [[_format_number(row.get(c)) for c in columns] for row in rows]
+    cells = [[_format_number(row.get(c), c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), file=out)
     for row in cells:
@@ -95,7 +101,8 @@ def _print_verdicts(rolled: list[dict]) -> None:
     for row in rolled:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
     summary = ", ".join(f"{verdict} {count}" for verdict, count in sorted(counts.items()))
-    print(f"verdicts over {len(rolled)} (crypto, variant, cost): {summary or 'none'}")
+    basis = "(crypto, variant, cost_bps, slippage_bps)"
+    print(f"verdicts over {len(rolled)} {basis}: {summary or 'none'}")
 
 
 def print_rollup(config: SweepConfig, database_url: URL) -> None:

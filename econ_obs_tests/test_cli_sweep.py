@@ -121,7 +121,10 @@ def test_sweep_prints_progress_and_a_summary_line_per_key(first_sweep):
         for cost in ("10", "30")
     }
     assert all("missing" not in row and row[-1] in VERDICTS for row in table)
-    assert lines[header + 1 + N_ROLLUP].startswith(f"verdicts over {N_ROLLUP} (crypto, variant")
+    assert {row[3] for row in table} == {"1"}  # the basis's slippage as written, not "+1.0000"
+    assert lines[header + 1 + N_ROLLUP].startswith(
+        f"verdicts over {N_ROLLUP} (crypto, variant, cost_bps, slippage_bps): "
+    )
     assert lines[-1] == CHECKS_PASSED
 
 
