@@ -89,7 +89,12 @@ def make_database(server_url: URL) -> Iterator:
 @pytest.fixture(scope="session")
 def database_url(make_database) -> URL:
     """The session's migrated application database."""
-    url = make_database()
+    return migrated_database(make_database)
+
+
+def migrated_database(make_database, prefix: str = "econ_obs_test") -> URL:
+    """Return a fresh database from `make_database`, migrated to the latest schema."""
+    url = make_database(prefix)
     engine = make_engine(url)
     try:
         migrate(engine)
@@ -183,19 +188,23 @@ def instance(dagster_database_url: URL, tmp_path):
         yield test_instance
 
 
-def run_small_sweep(config, resources: dict, instance) -> list:
-    """Materialise every stage of `config`'s sweep; return the stage outcomes."""
+def run_small_sweep(
+    config, resources: dict, instance, last_stage_only: bool = False, log_level: str = "WARNING"
+) -> list:
+    """Materialise every stage of `config`'s sweep (or only the results stage and its checks);
+    return the stage outcomes."""
     from econ_obs.definitions import build_definitions
     from econ_obs.defs.sweep import run_sweep, sweep_plan
 
     defs = build_definitions(config, resources=resources)
     assets = list(defs.assets)
+    plan = sweep_plan(assets)
     return run_sweep(
         [*assets, *defs.asset_checks],
-        sweep_plan(assets),
+        plan[-1:] if last_stage_only else plan,
         instance,
         resources,
         config.run_id,
         progress=lambda line: None,
-        log_level="WARNING",
+        log_level=log_level,
     )

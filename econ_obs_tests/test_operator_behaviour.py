@@ -240,17 +240,8 @@ def test_an_unreadable_slice_file_fails_at_once_naming_the_file(
     base = Path(sweep_resources["slice_io_manager"].base_dir)
     (broken,) = [p for p in base.rglob("ETHUSDT__1.pkl") if "feature_slice" in p.parts]
     broken.write_bytes(b"not a pickle")
-    defs = build_definitions(small_config, resources=sweep_resources)
-    assets = list(defs.assets)
-
-    (outcome,) = run_sweep(
-        [*assets, *defs.asset_checks],
-        [sweep_plan(assets)[-1]],
-        instance,
-        sweep_resources,
-        small_config.run_id,
-        progress=lambda line: None,
-        log_level="CRITICAL",
+    (outcome,) = run_small_sweep(
+        small_config, sweep_resources, instance, last_stage_only=True, log_level="CRITICAL"
     )
 
     assert not outcome.success

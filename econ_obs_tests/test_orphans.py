@@ -20,9 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from econ_obs.store.database import make_engine
-from econ_obs.store.migrations import migrate
 from econ_obs.store.orphans import _process_alive
-from econ_obs_tests.conftest import SMALL_SWEEP_YAML
+from econ_obs_tests.conftest import SMALL_SWEEP_YAML, migrated_database
 from econ_obs_tests.test_bad_files_corpus import csv_text, good_frame, with_cell
 from econ_obs_tests.test_cli_sweep import SweepSetup
 from econ_obs_tests.test_signals import (
@@ -36,12 +35,7 @@ from econ_obs_tests.test_signals import (
 
 @pytest.fixture(scope="module")
 def setup(make_database, tmp_path_factory) -> SweepSetup:
-    app_url = make_database("econ_obs_orphans")
-    engine = make_engine(app_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
+    app_url = migrated_database(make_database, "econ_obs_orphans")
     dagster_url = make_database("econ_obs_orphans_dagster")
     return SweepSetup(app_url, dagster_url, tmp_path_factory.mktemp("orphans"))
 

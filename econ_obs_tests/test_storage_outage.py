@@ -16,9 +16,9 @@ import time
 import pytest
 from sqlalchemy.engine import URL
 
-from econ_obs.store.database import make_engine, render
-from econ_obs.store.migrations import migrate
+from econ_obs.store.database import render
 from econ_obs.store.orphans import STORAGE_FAILURE_PRINTS, _storage_noise_to
+from econ_obs_tests.conftest import migrated_database
 from econ_obs_tests.test_cli_sweep import SweepSetup
 from econ_obs_tests.test_signals import SLOW_SWEEP_YAML, start_sweep, wait_for_line
 
@@ -78,12 +78,7 @@ class StorageProxy:
 
 @pytest.fixture
 def setup(make_database, tmp_path) -> tuple[SweepSetup, StorageProxy]:
-    app_url = make_database("econ_obs_outage")
-    engine = make_engine(app_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
+    app_url = migrated_database(make_database, "econ_obs_outage")
     dagster_url = make_database("econ_obs_outage_dagster")
     proxy = StorageProxy(dagster_url)
     sweep = SweepSetup(app_url, dagster_url, tmp_path)
