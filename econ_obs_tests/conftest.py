@@ -38,26 +38,26 @@ APP_TABLES = (
 
 
 @contextmanager
-def current_dagster_instance(instance) -> Iterator[None]:
-    """Make `instance` Dagster's current one inside the block, and undo on exit whatever
-    Dagster set meanwhile.
+def no_current_dagster_instance() -> Iterator[None]:
+    """Run the block with no current Dagster instance, and restore the previous one after.
 
-    A schedule or sensor context built on a test instance opens another instance from its ref
-    to build resources, enters it (making it the current one, a context variable) and never
-    resets that: once that instance is garbage-collected, a later Definitions load in the test
-    fails with "Attempted to resolve undefined DagsterInstance weakref"."""
+    Entering a DagsterInstance makes its defs-state storage the current one (a context
+    variable) and its __exit__ never resets it; a schedule or sensor context that builds
+    resources enters an instance of its own the same way. Once such an instance is garbage-
+    collected, loading any Definitions fails with "Attempted to resolve undefined
+    DagsterInstance weakref". econ_obs has no state-backed definitions, so the tests load and
+    run theirs with none current.
+    """
     from dagster._core.storage.defs_state.base import set_defs_state_storage
 
-    with set_defs_state_storage(instance.defs_state_storage):
+    with set_defs_state_storage(None):
         yield
 
 
 @pytest.fixture(autouse=True)
 def no_leftover_dagster_instance() -> Iterator[None]:
-    """Each test starts with no current Dagster instance (see current_dagster_instance)."""
-    from dagster._core.storage.defs_state.base import set_defs_state_storage
-
-    with set_defs_state_storage(None):
+    """Each test starts with no current Dagster instance (see no_current_dagster_instance)."""
+    with no_current_dagster_instance():
         yield
 
 
@@ -185,7 +185,8 @@ def instance(dagster_database_url: URL, tmp_path):
     overrides = {"storage": {"postgres": {"postgres_url": render(dagster_database_url)}}}
     with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as test_instance:
         test_instance.wipe()
-        yield test_instance
+        with no_current_dagster_instance():
+            yield test_instance
 
 
 def run_small_sweep(
@@ -196,15 +197,16 @@ def run_small_sweep(
     from econ_obs.definitions import build_definitions
     from econ_obs.defs.sweep import run_sweep, sweep_plan
 
-    defs = build_definitions(config, resources=resources)
-    assets = list(defs.assets)
-    plan = sweep_plan(assets)
-    return run_sweep(
-        [*assets, *defs.asset_checks],
-        plan[-1:] if last_stage_only else plan,
-        instance,
-        resources,
-        config.run_id,
-        progress=lambda line: None,
-        log_level=log_level,
-    )
+    with no_current_dagster_instance():
+        defs = build_definitions(config, resources=resources)
+        assets = list(defs.assets)
+        plan = sweep_plan(assets)
+        return run_sweep(
+            [*assets, *defs.asset_checks],
+            plan[-1:] if last_stage_only else plan,
+            instance,
+            resources,
+            config.run_id,
+            progress=lambda line: None,
+            log_level=log_level,
+        )

@@ -28,7 +28,7 @@ from econ_obs.defs.sweep import (
 )
 from econ_obs.defs.versions import asset_code_versions
 from econ_obs.store.database import render
-from econ_obs_tests.conftest import SMALL_SWEEP_YAML, current_dagster_instance
+from econ_obs_tests.conftest import SMALL_SWEEP_YAML, no_current_dagster_instance
 from econ_obs_tests.test_bad_files_corpus import csv_text, good_frame
 from econ_obs_tests.test_versions import SAMPLE_DATA, config_from
 
@@ -67,7 +67,7 @@ class ScheduledSweeps:
             scheduled_execution_time=when,
             resources={"postgres": self.postgres},
         )
-        with current_dagster_instance(self.instance):
+        with no_current_dagster_instance():
             evaluation = schedule.evaluate_tick(context)
         requests = list(evaluation.run_requests)
         ran: dict[str, set[str]] = {}
@@ -75,7 +75,7 @@ class ScheduledSweeps:
             return ran, evaluation.skip_message
         while True:
             for request in requests:
-                with current_dagster_instance(self.instance):
+                with no_current_dagster_instance():
                     job = defs.resolve_job_def(request.job_name)
                 result = job.execute_in_process(instance=self.instance, tags=request.tags)
                 assert result.success, request.job_name
@@ -161,7 +161,7 @@ def test_a_partition_that_is_missing_runs_alone_and_a_code_change_reruns_everyth
     partial = ("BTCUSDT|fold0_10bps_1slip", "ETHUSDT|fold1_10bps_1slip")
     for stage, keys in zip(plan, [*ranges, partial], strict=True):
         tags = stage_tags(replace(stage, partition_keys=keys), "test_run")
-        with current_dagster_instance(sweeps.instance):
+        with no_current_dagster_instance():
             job = defs.resolve_job_def(stage_job_name(stage))
         # The partial result run writes its rows, then baselines_complete fails (as it must).
         job.execute_in_process(instance=sweeps.instance, tags=tags, raise_on_error=False)

@@ -15,7 +15,7 @@ from econ_obs.defs.checks import OFFENDING_TABLE
 from econ_obs.defs.sensors import sweep_alert_sensor
 from econ_obs.defs.sweep import run_sweep, stage_job_name, stage_tags, sweep_plan
 from econ_obs.store.database import DATABASE_ENV_VAR
-from econ_obs_tests.conftest import run_small_sweep
+from econ_obs_tests.conftest import no_current_dagster_instance, run_small_sweep
 
 MISSING_SLICE = re.compile(
     r"^test_run/feature_slice partition '(BTCUSDT|ETHUSDT)\|[01]' has not been materialised "
@@ -39,7 +39,8 @@ def evaluate_sensor(instance, resources: dict, defs=None, cursor: str | None = N
         resources={"postgres": resources["postgres"]},
         definitions=defs,
     )
-    sweep_alert_sensor(context)
+    with no_current_dagster_instance():  # the context enters an instance of its own
+        sweep_alert_sensor(context)
     return context.cursor
 
 

@@ -30,7 +30,7 @@ from econ_obs.defs.sweep import (
 )
 from econ_obs.store.database import render
 from econ_obs.store.sweep_runs import recorded_sweep
-from econ_obs_tests.conftest import current_dagster_instance
+from econ_obs_tests.conftest import no_current_dagster_instance
 
 TICK_TIME = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)
 RESULT_ASSETS = ("baseline_rows", "model_results")
@@ -60,13 +60,13 @@ def postgres(engine, database_url) -> PostgresResource:
 
 def _tick(defs: dg.Definitions, postgres, instance=None, when: datetime = TICK_TIME):
     if instance is None:  # an instance with no runs: nothing holds the tick back
-        with dg.instance_for_test() as empty:
+        with no_current_dagster_instance(), dg.instance_for_test() as empty:
             return _tick(defs, postgres, empty, when)
     (schedule,) = defs.schedules
     context = dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when, resources={"postgres": postgres}
     )
-    with current_dagster_instance(instance):
+    with no_current_dagster_instance():
         return schedule.evaluate_tick(context)
 
 
@@ -80,7 +80,7 @@ def _finished_run(request: dg.RunRequest, status=dg.DagsterRunStatus.SUCCESS) ->
 
 def _next(plan, run: dg.DagsterRun, sweep_run_id: str = "test_run"):
     """The chain's answer to `run`'s success when every partition is missing (no history)."""
-    with dg.instance_for_test() as empty:
+    with no_current_dagster_instance(), dg.instance_for_test() as empty:
         return next_stage_requests(
             plan, run, sweep_run_id, empty, lambda stage: list(stage.partition_keys)
         )
@@ -159,7 +159,7 @@ def test_a_tick_is_skipped_while_the_same_sweep_is_running(defs, sweep_run_id, p
         tags={**request.tags, SWEEP_RUN_ID_TAG: sweep_run_id},
         status=dg.DagsterRunStatus.STARTED,
     )
-    with dg.instance_for_test() as instance:
+    with no_current_dagster_instance(), dg.instance_for_test() as instance:
         instance.add_run(running)
 
         result = _tick(defs, postgres, instance, datetime(2026, 1, 6, 3, 30, tzinfo=UTC))
@@ -245,7 +245,7 @@ def test_the_requested_runs_materialise_the_sweep_into_the_database(
             dagster_event=success.dagster_event,
             resources={"postgres": postgres},
         )
-        with current_dagster_instance(instance):
+        with no_current_dagster_instance():
             answer = chain(context)
         requests = [] if isinstance(answer, dg.SkipReason) else list(answer)
     assert answer.skip_message.startswith(SWEEP_DONE)

@@ -13,7 +13,7 @@ from econ_obs.defs.sensors import sweep_alert_sensor
 from econ_obs.defs.sweep import run_sweep, sweep_plan
 from econ_obs.store.database import make_engine
 from econ_obs.store.migrations import migrate
-from econ_obs_tests.conftest import run_small_sweep
+from econ_obs_tests.conftest import no_current_dagster_instance, run_small_sweep
 
 METRICS = "net_return, gross_return, n_trades, sharpe, max_drawdown, exposure, hit_rate"
 
@@ -290,13 +290,15 @@ def test_the_sensor_alerts_once_per_failed_key(
     context = dg.build_sensor_context(
         instance=instance, resources={"postgres": sweep_resources["postgres"]}
     )
-    sweep_alert_sensor(context)
+    with no_current_dagster_instance():  # the context enters an instance of its own
+        sweep_alert_sensor(context)
     again = dg.build_sensor_context(
         instance=instance,
         cursor=context.cursor,
         resources={"postgres": sweep_resources["postgres"]},
     )
-    sweep_alert_sensor(again)
+    with no_current_dagster_instance():
+        sweep_alert_sensor(again)
     printed = capfd.readouterr()
 
     with engine.connect() as connection:
