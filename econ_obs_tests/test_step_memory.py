@@ -112,20 +112,21 @@ def test_every_step_records_its_peak_input_and_profile_and_passes_headroom(
     assert {row.factor for row in rows.values()} == {"returns"}
     assert {(row.profile, row.limit_bytes) for row in rows.values()} == {("standard", 8 * GIB)}
     assert all(0 < row.peak_bytes < 8 * GIB for row in rows.values())
-    # market_bars and feature_slice hold both cryptos' series; the result steps the test
-    # window (240 bars) of each of the 4 slices they evaluate.
+    # market_bars keeps both cryptos' series (its output holds them); feature_slice cuts one
+    # crypto's slices after the other, so it holds one series at a time; the result steps
+    # hold one slice's test window (240 bars) at a time, however many slices they go through.
     assert rows["market_bars"].input_assets == 2
-    assert rows["feature_slice"].input_assets == 2
+    assert rows["feature_slice"].input_assets == 1
     assert rows["feature_slice"].input_bars == rows["market_bars"].input_bars > 840
     for asset in ("baseline_rows", "model_results"):
-        assert (rows[asset].input_bars, rows[asset].input_assets) == (240, 4)
+        assert (rows[asset].input_bars, rows[asset].input_assets) == (240, 1)
     assert {row.dagster_run_id for row in rows.values()} == {o.dagster_run_id for o in outcomes}
 
     metadata = instance.get_latest_materialization_event(
         dg.AssetKey(["test_run", "model_results"])
     ).asset_materialization.metadata
     assert metadata["peak_memory_bytes"].value == rows["model_results"].peak_bytes
-    assert metadata["input_bars"].value == 240 and metadata["input_assets"].value == 4
+    assert metadata["input_bars"].value == 240 and metadata["input_assets"].value == 1
     assert metadata["factor"].value == "returns"
     assert metadata["memory_profile"].value == "standard"
     assert metadata["bytes_per_bar"].value >= 0
@@ -208,4 +209,20 @@ def test_btc_overlay_feature_slice_holds_two_series(
         }
     assert rows["feature_slice"].factor == "btc_overlay"
     assert rows["feature_slice"].input_assets == 2  # ETHUSDT and BTCUSDT beside it
-    assert (rows["model_results"].input_bars, rows["model_results"].input_assets) == (240, 2)
+    assert (rows["model_results"].input_bars, rows["model_results"].input_assets) == (240, 1)
+
+
+def test_a_step_counts_the_most_series_it_held_at_once():
+    from econ_obs.defs.sizing import StepInput
+
+    step = StepInput()
+    for crypto, bars in (("BTCUSDT", 1000), ("ETHUSDT", 3000), ("SOLUSDT", 2000)):
+        step.hold(crypto, bars)
+        step.release(crypto)
+    assert (step.bars, step.assets) == (3000, 1)
+
+    step.hold("BTCUSDT", 5000)  # held throughout, beside each crypto in turn
+    for crypto in ("ETHUSDT", "SOLUSDT"):
+        step.hold(crypto, 4000)
+        step.release(crypto)
+    assert (step.bars, step.assets) == (5000, 2)

@@ -165,6 +165,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 max_gap_bars=config.data.max_gap_bars,
             )
             del bars
+            step.release(crypto)  # BTC's series, under btc_overlay, stays held throughout
             for partition_key in partition_keys:
                 feature_slice = slices[decode_slice_key(partition_key).fold_id]
                 context.add_asset_metadata(
@@ -211,6 +212,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             batch = PartitionBatch(context, engine, BASELINES_TABLE)
             for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
+                step.release(str(part.key.slice_key))  # one slice at a time
                 results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
                 rows, seeds = baseline_rows_for(part, results, context.run.run_id)
                 batch.add(
@@ -252,6 +254,7 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
                 slice_key = part.key.slice_key
                 step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
+                step.release(str(slice_key))  # one slice at a time
                 if slice_key not in trades:
                     trades.clear()
                     placements.clear()

@@ -59,13 +59,23 @@ def profiles_from_env() -> tuple[PodProfile, ...]:
 
 
 class StepInput:
-    """The series a step held: `hold` each one; bars is the longest, assets the count."""
+    """The series a step held: `hold` each one, `release` it once dropped; bars is the longest,
+    assets the most held at once (a step that cuts one crypto's slices after another holds
+    one series, however many cryptos it goes through, so its bytes per bar are not divided
+    by the number of cryptos and a later run over fewer cryptos is not undersized)."""
 
     def __init__(self) -> None:
         self._bars: dict[str, int] = {}
+        self._held: set[str] = set()
+        self._most_held = 0
 
     def hold(self, series: str, bars: int) -> None:
         self._bars[series] = max(int(bars), self._bars.get(series, 0))
+        self._held.add(series)
+        self._most_held = max(self._most_held, len(self._held))
+
+    def release(self, series: str) -> None:
+        self._held.discard(series)
 
     @property
     def bars(self) -> int:
@@ -73,7 +83,7 @@ class StepInput:
 
     @property
     def assets(self) -> int:
-        return len(self._bars)
+        return self._most_held
 
 
 def _profile_for(
