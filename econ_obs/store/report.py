@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from econ_obs.report.data import ROW_COLUMNS as REPORT_COLUMNS  # noqa: F401 (re-exported)
 from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params, key_in_expected
-from econ_obs.store.results import KEY_COLUMNS, PartitionBasis
+from econ_obs.store.results import KEY_COLUMNS, PartitionBasis, refresh_statistics
 
 _JOIN = " AND ".join(f"b.{c} = r.{c}" for c in KEY_COLUMNS)
 _ROWS = sa.text(
@@ -84,6 +84,7 @@ def _reader(query: sa.TextClause) -> Reader:
         connection: Connection, run_id: str, strategy: str, expected: Sequence[ExpectedKey]
     ) -> list[dict]:
         params = {"run_id": run_id, "strategy": strategy, **expected_params(expected)}
+        refresh_statistics(connection)  # a sweep may have just written these rows
         return [dict(row._mapping) for row in connection.execute(query, params)]
 
     return read
