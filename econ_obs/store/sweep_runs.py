@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params
+from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params, key_in_expected
 from econ_obs.store.database import DatabaseError
 from econ_obs.store.results import BASELINES_TABLE, RESULTS_TABLE, SEEDS_TABLE
 
@@ -56,9 +56,8 @@ _FINISH = sa.text(
 )
 # Table names are module constants (never values); every value is a bound parameter.
 _OUTSIDE = (
-    "{verb} FROM {table} AS s WHERE s.run_id = :run_id AND s.strategy = :strategy AND NOT EXISTS "
-    "(SELECT 1 FROM expected AS e WHERE (e.crypto, e.fold_id, e.cost_bps, e.slippage_bps) "
-    "= (s.crypto, s.fold_id, s.cost_bps, s.slippage_bps))"
+    "{verb} FROM {table} AS s WHERE s.run_id = :run_id AND s.strategy = :strategy AND NOT "
+    + key_in_expected("s")
 )
 _COUNT_OUTSIDE = {
     table: sa.text(f"WITH {EXPECTED_CTE} SELECT count(*) " + _OUTSIDE.format(verb="", table=table))
