@@ -95,6 +95,11 @@ def _upstream_expectations(
     return {key: _metadata_text(slices.get(slice_of[key]), SLICE_FINGERPRINT) for key in keys}
 
 
+UPSTREAM = {
+    "feature_slice": "market_bars",
+    "baseline_rows": "feature_slice",
+    "model_results": "feature_slice",
+}
 RECORDED_INPUT = {
     "feature_slice": INPUT_FINGERPRINTS,
     "baseline_rows": SLICE_FINGERPRINT,
@@ -111,6 +116,7 @@ def stage_work(
     """Return the stage's partitions that are missing or stale, in the stage's order."""
     keys = list(stage.partition_keys)
     todo: set[str] = set()
+    expectations: dict[str, dict[str, str | None]] = {}
     for user_key in stage.asset_keys:
         asset_key = dg.AssetKey.from_user_string(user_key)
         prefix, name = asset_key.path[:-1], asset_key.path[-1]
@@ -119,7 +125,12 @@ def stage_work(
                 return keys
             continue
         latest = latest_materialisations(instance, asset_key, keys)
-        expected = _upstream_expectations(instance, prefix, name, needs_btc, keys)
+        # Both result assets read the same slices: their fingerprints are read once.
+        if UPSTREAM[name] not in expectations:
+            expectations[UPSTREAM[name]] = _upstream_expectations(
+                instance, prefix, name, needs_btc, keys
+            )
+        expected = expectations[UPSTREAM[name]]
         for key in keys:
             materialisation = latest.get(key)
             if (
