@@ -201,7 +201,7 @@ def test_a_non_integer_n_perms_names_its_key_once_with_a_sensible_example(
     assert message.count(str(path)) == 1, message
     assert message.count("baselines.matched.n_perms") == 1, message
     assert "not a whole number" in message
-    assert "e.g. 1000" in message and "24" not in message, message
+    assert "e.g. 1000" in message and "e.g. 24" not in message, message
 
 
 def test_crypto_missing_from_csv_folder_names_crypto_and_folder(tmp_path: Path) -> None:
