@@ -256,7 +256,7 @@ def test_as_of_drops_every_bar_not_closed_by_then(tmp_path: Path) -> None:
 
 
 def half_volume_partial(clean: list[str]) -> str:
-    """The bar after `clean`, cut half way: 50 % of the usual volume, above the 10 % rule."""
+    """The bar after `clean`, cut half way: 50 % of the usual volume, above the 25 % rule."""
     return hourly_csv_lines(len(clean) + 1)[-1].replace(",10.0", ",5.0")
 
 
