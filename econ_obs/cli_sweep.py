@@ -74,7 +74,8 @@ def _sweep(args: argparse.Namespace) -> int:
         f"{config.folds.n_folds} folds x {len(config.costs_bps)} costs = {n_results} partitions, "
         f"{len(config.variants)} variants, in {len(plan)} Dagster runs"
     )
-    check_against_data(config)
+    for note in check_against_data(config):  # what the loaders dropped, said before any run
+        print(note)
     # sweep_runs: the run_id's keys belong to one config; another one is refused (exit 2)
     # unless --replace, which deletes the keys outside this config before anything runs.
     from econ_obs.defs.checks import expected_keys

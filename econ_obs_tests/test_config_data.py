@@ -73,3 +73,26 @@ def test_values_are_read() -> None:
 def test_bad_values_name_the_key(data: dict[str, Any], key: str, says: str) -> None:
     message = error(**data)
     assert f": {key}: " in message and says in message
+
+
+def _hourly_file(folder: Path, n_bars: int, last_volume: float) -> None:
+    stamps = pd.date_range("2020-01-01", periods=n_bars, freq="h", tz="UTC")
+    volumes = [10.0] * (n_bars - 1) + [last_volume]
+    lines = [f"{t},100,101,99,100.5,{v}" for t, v in zip(stamps, volumes, strict=True)]
+    (folder / "BTCUSDT_1h.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(lines))
+
+
+def test_the_data_check_says_which_unclosed_candle_was_dropped(tmp_path: Path) -> None:
+    from econ_obs.config.data_check import check_against_data
+
+    _hourly_file(tmp_path, 321, last_volume=0.5)  # 5 % of the usual volume: not closed
+    raw = copy.deepcopy(VALID)
+    raw["data"] = {"format": "ohlcv_csv", "path": str(tmp_path), "timeframe": "1h"}
+    (note,) = check_against_data(parse_sweep_config(raw, SOURCE))
+    assert note.startswith("BTCUSDT: dropped 1 trailing candle(s) that had not closed")
+    assert "opened at 2020-01-14 08:00:00+00:00" in note  # the 321st bar, dropped
+    assert "BTCUSDT_1h.csv" in note and "\n" not in note
+    assert "last bar used opened at 2020-01-14 07:00:00+00:00" in note
+
+    _hourly_file(tmp_path, 321, last_volume=10.0)  # a closed last candle: nothing to say
+    assert check_against_data(parse_sweep_config(raw, SOURCE)) == []

@@ -97,6 +97,9 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                     "bar_interval": str(bars.bar_interval),
                     "fingerprint": fingerprints[crypto],
                     "source": bars.source,
+                    # Trailing candles that had not closed, dropped at load (README: closed
+                    # candles); the bars above end before them.
+                    "partial_bars_dropped": bars.partial_bars_dropped,
                 },
                 partition_key=crypto,
             )
