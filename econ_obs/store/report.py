@@ -10,12 +10,17 @@ report, as they stay out of the checks' expected set.
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from econ_obs.report.data import ROW_COLUMNS as REPORT_COLUMNS  # noqa: F401 (re-exported)
+from econ_obs.report.data import utc_times
 from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params, key_in_expected
 from econ_obs.store.results import KEY_COLUMNS, PartitionBasis, refresh_statistics
 
@@ -43,7 +48,8 @@ _ROWS = sa.text(
 _NULLS = sa.text(
     f"""
     WITH {EXPECTED_CTE}
-    SELECT crypto, fold_id, cost_bps, slippage_bps, variant, matched_null_net_returns
+    SELECT crypto, fold_id, cost_bps, slippage_bps, variant,
+           array_send(matched_null_net_returns) AS matched_null_net_returns
     FROM finetune_results AS r WHERE run_id = :run_id AND strategy = :strategy
       AND {key_in_expected("r")}
     ORDER BY crypto, fold_id, cost_bps, slippage_bps, variant
@@ -58,14 +64,22 @@ _SEEDS = sa.text(
     ORDER BY crypto, fold_id, cost_bps, slippage_bps, seed
     """
 )
+# The curve's times as JSON text and its equity values as a binary float8 array: the report
+# never reads the curve's bars, and decoding the whole JSON object per row costs more than these.
+_CURVE_PARTS = """(equity_curve->'time')::text AS times_json,
+           array_send(ARRAY(
+               SELECT CAST(value AS DOUBLE PRECISION)
+               FROM jsonb_array_elements_text(equity_curve->'equity') WITH ORDINALITY
+                   AS e(value, position)
+               ORDER BY position)) AS equity"""
 _EQUITY = sa.text(
     f"""
     WITH {EXPECTED_CTE}
-    SELECT crypto, fold_id, cost_bps, slippage_bps, variant AS series, equity_curve
+    SELECT crypto, fold_id, cost_bps, slippage_bps, variant AS series, {_CURVE_PARTS}
     FROM finetune_results AS r WHERE run_id = :run_id AND strategy = :strategy
       AND equity_curve IS NOT NULL AND {key_in_expected("r")}
     UNION ALL
-    SELECT crypto, fold_id, cost_bps, slippage_bps, baseline_type AS series, equity_curve
+    SELECT crypto, fold_id, cost_bps, slippage_bps, baseline_type AS series, {_CURVE_PARTS}
     FROM finetune_baselines AS b WHERE run_id = :run_id AND strategy = :strategy
       AND equity_curve IS NOT NULL AND {key_in_expected("b")}
     ORDER BY crypto, cost_bps, slippage_bps, series, fold_id
@@ -73,19 +87,102 @@ _EQUITY = sa.text(
 )
 
 
-Reader = Callable[[Connection, str, str, Sequence[ExpectedKey]], list[dict]]
+_FLOAT8_OID = 701
+# One element of a float8[] in PostgreSQL's binary array format: its byte length, then its value.
+_FLOAT8_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
+_NULL_LENGTH = -1
 
 
-def _reader(query: sa.TextClause) -> Reader:
+def float8_array(binary: bytes | memoryview | None) -> np.ndarray:
+    """Return a float8[] sent by `array_send` as a float64 array: the stored doubles bit for bit.
+
+    A NULL array is an empty array and a NULL element is NaN, as `np.asarray(values, float)` of
+    the driver's list would give; an array of several dimensions keeps its shape. Binary, because
+    parsing 1,000 doubles per row from text (the driver's way) costs most of the report's read.
+    """
+    if binary is None:
+        return np.empty(0)
+    buffer = bytes(binary)
+    n_dims, has_nulls, element_oid = (int(v) for v in np.frombuffer(buffer, ">i4", 3))
+    if element_oid != _FLOAT8_OID:
+        raise ValueError(f"expected a float8[] (element type {_FLOAT8_OID}), got {element_oid}")
+    if n_dims == 0:
+        return np.empty(0)
+    shape = tuple(int(n) for n in np.frombuffer(buffer, ">i4", 2 * n_dims, offset=12)[0::2])
+    offset = 12 + 8 * n_dims
+    if has_nulls:
+        values = []
+        while offset < len(buffer):
+            (length,) = struct.unpack_from(">i", buffer, offset)
+            offset += 4
+            if length == _NULL_LENGTH:
+                values.append(np.nan)
+                continue
+            values.append(struct.unpack_from(">d", buffer, offset)[0])
+            offset += 8
+        array = np.array(values, dtype=np.float64)
+    else:
+        array = np.frombuffer(buffer, _FLOAT8_ELEMENT, offset=offset)["value"].astype(np.float64)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"a float8[] of shape {shape} arrived with {array.size} values")
+    return array.reshape(shape)
+
+
+def _decode_null_draws(rows: list[dict]) -> list[dict]:
+    for row in rows:
+        row["matched_null_net_returns"] = float8_array(row["matched_null_net_returns"])
+    return rows
+
+
+def _decode_curves(rows: list[dict]) -> list[dict]:
+    """Replace each row's times_json and binary equity by `times` and `equity` arrays."""
+    # The curves of one test window share their times: parse each distinct list once, and all
+    # of them in one call, rather than one pandas parse per curve.
+    distinct = list(dict.fromkeys(row["times_json"] for row in rows))
+    lists = [json.loads(text) if text is not None else [] for text in distinct]
+    parsed = utc_times(np.array([t for times in lists for t in times], dtype=object))
+    boundaries = np.cumsum([len(times) for times in lists])[:-1]
+    times_by_text = dict(zip(distinct, np.split(parsed, boundaries), strict=True))
+    for row in rows:
+        row["times"] = times_by_text[row.pop("times_json")].copy()
+        row["equity"] = float8_array(row.pop("equity"))
+    return rows
+
+
+class Reader(Protocol):
+    def __call__(
+        self,
+        connection: Connection,
+        run_id: str,
+        strategy: str,
+        expected: Sequence[ExpectedKey],
+        *,
+        refresh: bool = True,
+    ) -> list[dict]: ...
+
+
+def _reader(
+    query: sa.TextClause, decode: Callable[[list[dict]], list[dict]] | None = None
+) -> Reader:
     """Return a function reading `query`'s rows of one (run_id, strategy) at the expected keys
-    (defs.checks.expected_keys of the config being reported) as dicts."""
+    (defs.checks.expected_keys of the config being reported) as dicts, `decode`d if given.
+
+    `refresh=False` skips refreshing the planner's statistics, for a caller that just did.
+    """
 
     def read(
-        connection: Connection, run_id: str, strategy: str, expected: Sequence[ExpectedKey]
+        connection: Connection,
+        run_id: str,
+        strategy: str,
+        expected: Sequence[ExpectedKey],
+        *,
+        refresh: bool = True,
     ) -> list[dict]:
         params = {"run_id": run_id, "strategy": strategy, **expected_params(expected)}
-        refresh_statistics(connection)  # a sweep may have just written these rows
-        return [dict(row._mapping) for row in connection.execute(query, params)]
+        if refresh:
+            refresh_statistics(connection)  # a sweep may have just written these rows
+        rows = [dict(row._mapping) for row in connection.execute(query, params)]
+        return rows if decode is None else decode(rows)
 
     return read
 
@@ -93,12 +190,14 @@ def _reader(query: sa.TextClause) -> Reader:
 # Each reader takes (connection, run_id, strategy, expected keys).
 # Every model row (REPORT_COLUMNS) with its baselines, sorted by key and variant.
 report_rows = _reader(_ROWS)
-# Each model row's key, variant and stored matched-null net returns.
-matched_null_draws = _reader(_NULLS)
+# Each model row's key, variant and stored matched-null net returns (a float64 array, empty
+# where none is stored).
+matched_null_draws = _reader(_NULLS, _decode_null_draws)
 # Every stored random seed's net return with its key.
 random_seed_values = _reader(_SEEDS)
-# The stored equity curves of model rows and baselines (series = variant or baseline type).
-equity_curves = _reader(_EQUITY)
+# The stored equity curves of model rows and baselines (series = variant or baseline type):
+# `times` as naive UTC datetime64[ns] and `equity` as float64, one array each per curve.
+equity_curves = _reader(_EQUITY, _decode_curves)
 
 
 _PARTITION_BASELINES = sa.text(

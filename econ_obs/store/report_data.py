@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
@@ -24,6 +23,7 @@ from econ_obs.store.report import (
     random_seed_values,
     report_rows,
 )
+from econ_obs.store.results import refresh_statistics
 
 
 def _frame(records: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -35,27 +35,20 @@ def load_report_data(
 ) -> ReportData:
     """Return the rows, roll-up, nulls, seeds and equity curves of one (run_id, strategy), at
     the expected keys only (defs.checks.expected_keys of the config being reported)."""
-    rows = report_rows(connection, run_id, strategy, expected)
+    refresh_statistics(connection)  # once for the four reads below: a sweep just wrote these
+    rows = report_rows(connection, run_id, strategy, expected, refresh=False)
     nulls = [
-        {**row, "net_returns": np.asarray(row.pop("matched_null_net_returns") or [], dtype=float)}
-        for row in matched_null_draws(connection, run_id, strategy, expected)
+        {**row, "net_returns": row.pop("matched_null_net_returns")}
+        for row in matched_null_draws(connection, run_id, strategy, expected, refresh=False)
     ]
-    equity = [
-        {
-            **row,
-            "times": pd.to_datetime(row["equity_curve"]["time"], utc=True).to_numpy(),
-            "equity": np.asarray(row.pop("equity_curve")["equity"], dtype=float),
-        }
-        for row in equity_curves(connection, run_id, strategy, expected)
-    ]
+    equity = equity_curves(connection, run_id, strategy, expected, refresh=False)
+    seeds = random_seed_values(connection, run_id, strategy, expected, refresh=False)
     return ReportData(
         run_id=run_id,
         strategy=strategy,
         rows=_frame(rows, REPORT_COLUMNS),
         rollup=_frame([r.as_dict() for r in rollup(rows)], ROLLUP_COLUMNS),
         matched_null=_frame(nulls, MATCHED_NULL_COLUMNS),
-        random_seeds=_frame(
-            random_seed_values(connection, run_id, strategy, expected), RANDOM_SEED_COLUMNS
-        ),
+        random_seeds=_frame(seeds, RANDOM_SEED_COLUMNS),
         equity=_frame(equity, EQUITY_COLUMNS),
     )
