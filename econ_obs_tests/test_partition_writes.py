@@ -1,5 +1,6 @@
 """replace_partitions writes with COPY: every value reads back exactly as an INSERT stores it,
-and the database still refuses what it refused before, with the same exceptions."""
+and the database still refuses what it refused before, with the same exceptions. Also the
+batched read of the baselines and seeds a batch of partitions wrote."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import struct
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from econ_obs.store.partition_writes import PartitionRows, replace_partition, replace_partitions
+from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     _TABLES,
     BASELINES_TABLE,
@@ -24,6 +27,7 @@ from econ_obs.store.results import (
     result_row,
     seed_rows,
 )
+from econ_obs.store.significance import stored_baseline_returns, stored_seed_net_returns
 from econ_obs_tests.test_results_store import (
     BASIS,
     VARIANTS,
@@ -337,3 +341,36 @@ def test_the_keys_written_are_the_keys_deleted(engine):
 
     for basis in bases:
         assert stored(engine, RESULTS_TABLE, basis) == [("second", 0.2)] * len(VARIANTS)
+
+
+def test_many_partitions_read_back_as_each_one_alone(engine):
+    bases = [replace(BASIS, fold_id=fold_id) for fold_id in (1, 2)] + [
+        replace(BASIS, slippage_bps=0.1 + 0.2)  # same crypto, fold and cost: another key
+    ]
+    for n, basis in enumerate(bases):
+        per_seed = {
+            "net_return": [-0.0, 5e-324, 0.1 * n],
+            "sharpe": [1.0] * 3,
+            "n_trades": [1] * 3,
+        }
+        seeds = seed_rows(basis, per_seed)[::-1]  # written out of seed order
+        replace_partition(engine, BASELINES_TABLE, basis, baselines(basis, "w", n), seeds)
+    unwritten = replace(BASIS, crypto="ETHUSDT")
+    asked = [bases[2], unwritten, bases[0], bases[1], bases[0]]
+
+    with engine.connect() as connection:
+        many = stored_baseline_returns(connection, asked)
+        alone = [
+            (stored_seed_net_returns(connection, b), stored_baseline_net_returns(connection, b))
+            for b in asked
+        ]
+        assert stored_baseline_returns(connection, []) == []
+
+    assert len(many) == len(asked)
+    for stored_returns, (seed_net_returns, baseline_net_returns) in zip(many, alone, strict=True):
+        assert stored_returns.seed_net_returns.tobytes() == seed_net_returns.tobytes()
+        assert stored_returns.baseline_net_returns == baseline_net_returns
+    assert many[0].seed_net_returns.tobytes() == np.array([-0.0, 5e-324, 0.2]).tobytes()
+    assert many[0].baseline_net_returns == dict.fromkeys(("buy_and_hold", "random", "naive"), 2)
+    assert many[1].seed_net_returns.shape == (0,)
+    assert many[1].baseline_net_returns == {}
