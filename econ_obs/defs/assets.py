@@ -8,6 +8,7 @@ peak memory and the series it held are recorded once per step (`measured_step`).
 
 from collections import defaultdict
 from collections.abc import Mapping
+from itertools import groupby
 
 import dagster as dg
 
@@ -52,14 +53,11 @@ from econ_obs.defs.table_metadata import (
 )
 from econ_obs.defs.versions import asset_code_versions, bars_data_version
 from econ_obs.store.partition_writes import PartitionRows
-from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     BASELINES_TABLE,
     RESULTS_TABLE,
 )
-from econ_obs.store.significance import (
-    stored_seed_net_returns,
-)
+from econ_obs.store.significance import stored_baseline_returns
 from econ_obs.store.sweep_runs import record_data_fingerprints
 
 SLICE_IO_MANAGER = "slice_io_manager"
@@ -246,56 +244,56 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
     ) -> None:
         # A variant's trades and their matched placements do not depend on the cost: both are
         # made once per slice (a slice's costs are consecutive partitions) and then dropped.
-        trades: dict[tuple, dict[str, Trades]] = {}
-        placements = PlacementCache()
+        # The stored seeds and baselines of a slice's costs are read in one query too.
         with (
             retry_only_database_errors(),
             measured_step(context, postgres, config, "model_results") as step,
             postgres.get_engine() as engine,
         ):
             batch = PartitionBatch(context, engine, RESULTS_TABLE)
-            for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
-                slice_key = part.key.slice_key
-                step.hold(str(slice_key), part.feature_slice.fold.n_test_bars)
+            partitions = one_slice_at_a_time(config, context.partition_keys, feature_slice)
+            for slice_key, group in groupby(partitions, key=lambda part: part.key.slice_key):
+                parts = list(group)
+                one_slice = parts[0].feature_slice
+                step.hold(str(slice_key), one_slice.fold.n_test_bars)
                 step.release(str(slice_key))  # one slice at a time
-                if slice_key not in trades:
-                    trades.clear()
-                    placements.clear()
-                    trades[slice_key] = {
-                        variant.name: Trades(
-                            *trades_from_positions(variant_positions(part.feature_slice, variant))
-                        )
-                        for variant in config.variants
-                    }
+                trades = {
+                    variant.name: Trades(
+                        *trades_from_positions(variant_positions(one_slice, variant))
+                    )
+                    for variant in config.variants
+                }
+                placements = PlacementCache()
+                seeds = {
+                    v.name: matched_seed(slice_key.crypto, slice_key.fold_id, v.name)
+                    for v in config.variants
+                }
                 with engine.connect() as connection:
-                    random_seeds = stored_seed_net_returns(connection, part.basis)
-                    baseline_net = stored_baseline_net_returns(connection, part.basis)
-                assessed = assess_cell(
-                    part.feature_slice.price_path,
-                    trades[slice_key],
-                    part.cost,
-                    config.matched_null.n_perms,
-                    {
-                        v.name: matched_seed(part.key.crypto, part.key.fold_id, v.name)
-                        for v in config.variants
-                    },
-                    random_seeds,
-                    placements,
-                )
-                rows = model_rows_for(part, config.variants, assessed, context.run.run_id)
-                variant_net = {name: a.metrics.net_return for name, a in assessed.items()}
-                batch.add(
-                    part.partition_key,
-                    PartitionRows(part.basis, rows),
-                    {
-                        "n_rows": len(rows),
-                        **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
-                        **basis_metadata(part.basis),
-                        SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
-                        **comparison_metadata(variant_net, baseline_net),
-                        "significance": assessment_table(assessed),
-                    },
-                )
+                    stored = stored_baseline_returns(connection, [part.basis for part in parts])
+                for part, baselines in zip(parts, stored, strict=True):
+                    assessed = assess_cell(
+                        one_slice.price_path,
+                        trades,
+                        part.cost,
+                        config.matched_null.n_perms,
+                        seeds,
+                        baselines.seed_net_returns,
+                        placements,
+                    )
+                    rows = model_rows_for(part, config.variants, assessed, context.run.run_id)
+                    variant_net = {name: a.metrics.net_return for name, a in assessed.items()}
+                    batch.add(
+                        part.partition_key,
+                        PartitionRows(part.basis, rows),
+                        {
+                            "n_rows": len(rows),
+                            **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
+                            **basis_metadata(part.basis),
+                            SLICE_FINGERPRINT: one_slice.content_fingerprint,
+                            **comparison_metadata(variant_net, baselines.baseline_net_returns),
+                            "significance": assessment_table(assessed),
+                        },
+                    )
             batch.flush()
 
     return [market_bars, feature_slice, baseline_rows, model_results]
