@@ -237,3 +237,26 @@ def test_the_stored_equity_curve_writes_each_sampled_bar_as_str_of_its_time(star
     assert all(type(v) is int for v in curve["bar"]) and all(
         type(v) is float for v in curve["equity"]
     )
+
+
+def test_a_slices_curves_share_their_time_texts_and_two_slices_never_mix():
+    """slice_equity_json formats a slice's sampled times once; every curve still gets exactly
+    equity_json's text, and two folds with the same sampled bars keep their own times."""
+    from econ_obs.core.backtest import build_feature_slices
+    from econ_obs.core.folds import FoldConfig
+    from econ_obs.core.sample_data import sample_bars
+    from econ_obs.defs.result_partitions import slice_equity_json
+    from econ_obs.store.significance import equity_json
+
+    folds = FoldConfig(n_folds=2, train_bars=400, test_bars=300, purge_bars=5)
+    slices = build_feature_slices(sample_bars("BTCUSDT"), folds, "returns")
+    bars = np.unique(np.linspace(0, 299, 40).round()).astype(np.int64)
+    for feature_slice in (*slices, *slices):  # the second pass reads the memo
+        times = feature_slice.close.index[feature_slice.test_slice]
+        for seed in (1, 2):
+            equity = np.random.default_rng(seed).normal(1.0, 0.1, size=len(bars))
+            assert slice_equity_json(feature_slice, bars, equity) == equity_json(
+                times, bars, equity
+            )
+    first, second = (slice_equity_json(s, bars, np.ones(len(bars)))["time"] for s in slices)
+    assert first != second  # same bars, other window: other times

@@ -8,9 +8,9 @@ import numpy as np
 from econ_obs.core.assessment import Assessment, Trades
 from econ_obs.core.baselines import BaselineResult
 from econ_obs.core.models import ModelVariant
-from econ_obs.defs.result_partitions import ResultPartition, equity_of
+from econ_obs.defs.result_partitions import ResultPartition, equity_of, slice_equity_json
 from econ_obs.store.results import baseline_row, result_row, seed_rows
-from econ_obs.store.significance import equity_json, significance_columns
+from econ_obs.store.significance import significance_columns
 
 
 def baseline_rows_for(
@@ -42,7 +42,6 @@ def model_rows_for(
     dagster_run_id: str,
 ) -> list[dict]:
     """Return one finetune_results row per variant, with its significance and equity curve."""
-    times = part.feature_slice.close.index[part.feature_slice.test_slice]
     return [
         result_row(
             part.basis,
@@ -52,7 +51,11 @@ def model_rows_for(
             assessed[variant.name].metrics.as_dict(),
             dagster_run_id,
             significance_columns(assessed[variant.name]),
-            equity_json(times, assessed[variant.name].equity_bars, assessed[variant.name].equity),
+            slice_equity_json(
+                part.feature_slice,
+                assessed[variant.name].equity_bars,
+                assessed[variant.name].equity,
+            ),
         )
         for variant in variants
     ]

@@ -118,15 +118,22 @@ def significance_columns(assessment: Assessment) -> dict:
     }
 
 
-def equity_json(times: Sequence, bars: np.ndarray, equity: np.ndarray) -> dict:
-    """Return a row's sampled equity curve as JSON-ready {"time", "bar", "equity"} lists."""
+def equity_time_texts(times: Sequence, bars: np.ndarray) -> list[str]:
+    """Return the text of each sampled bar's time, as str(Timestamp) writes it."""
     picked = pd.DatetimeIndex(times)[np.asarray(bars, dtype=np.int64)]
     whole_seconds = not (picked.as_unit("ns").asi8 % 1_000_000_000).any()
     # str(Timestamp) of each, vectorised: the same text whenever there are no fractions of a
     # second (astype(str) writes milliseconds where str writes microseconds).
-    texts = picked.astype(str).tolist() if whole_seconds else [str(t) for t in picked]
+    return picked.astype(str).tolist() if whole_seconds else [str(t) for t in picked]
+
+
+def equity_json(
+    times: Sequence, bars: np.ndarray, equity: np.ndarray, time_texts: list[str] | None = None
+) -> dict:
+    """Return a row's sampled equity curve as JSON-ready {"time", "bar", "equity"} lists;
+    `time_texts`, if given, is equity_time_texts(times, bars) already made."""
     return {
-        "time": texts,
+        "time": equity_time_texts(times, bars) if time_texts is None else time_texts,
         "bar": np.asarray(bars, dtype=np.int64).tolist(),
         "equity": np.asarray(equity, dtype=np.float64).tolist(),
     }
