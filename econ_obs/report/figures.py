@@ -4,25 +4,17 @@ A Figure created directly holds no global state, so reports may be drawn from se
 Every grid shows at most `MAX_PANELS` panels; its subtitle names the panels left out.
 
 The figures are drawn inside every sweep, so drawing must stay cheap: `grid` lays panels out
-with fixed margins and frozen ticks, and each histogram is one `stairs` patch rather than a
-rectangle per bin.
+with fixed margins and frozen ticks, each histogram is one filled step area or one outline
+rather than a rectangle per bin, and matplotlib is imported only when a figure is drawn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.colors import to_hex
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import (
-    LogLocator,
-    PercentFormatter,
-    StrMethodFormatter,
-)
 
 from econ_obs.report.data import (
     BASIS_COLUMNS,
@@ -42,6 +34,11 @@ from econ_obs.report.grid import (
     panel_grid,
     panel_title,
 )
+
+# matplotlib is imported inside the functions that draw: importing it costs about half a second,
+# and every process that loads the Dagster code location imports this module.
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 RANDOM_COLOUR = "#7f7f7f"
 BUY_AND_HOLD_COLOUR = "#000000"
@@ -68,6 +65,8 @@ FIGURE_CAPTIONS = {
 
 def variant_colours(variants: Sequence[str]) -> dict[str, str]:
     """Return a fixed colour per variant (sorted order), shared by every figure."""
+    from matplotlib.colors import to_hex
+
     # Hex, not "C0": matplotlib re-resolves a cycle colour on every use.
     palette = [to_hex(f"C{index % 10}") for index in range(len(variants))]
     return dict(zip(sorted(variants), palette, strict=True))
@@ -81,6 +80,10 @@ def _cell_keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
 def net_return_vs_cost(data: ReportData, colours: dict[str, str]) -> bytes:
     """Return the PNG: per (crypto, slippage), mean net return over folds against cost_bps, per
     variant; a panel never mixes two slippages."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import PercentFormatter, StrMethodFormatter
+
     rows = data.rows
     panel = ["crypto", "slippage_bps"]
     per_variant = rows.groupby([*panel, "variant", "cost_bps"], as_index=False)[
@@ -137,31 +140,50 @@ def _outline(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.repeat(edges, 2), np.concatenate([[0.0], np.repeat(counts, 2), [0.0]])
 
 
-def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
-    """Return the PNG: per (crypto, cost basis), the nulls of the fold-mean net return and the
-    actual."""
+def _matched_fold_mean_nulls(data: ReportData) -> dict[tuple, dict[object, np.ndarray]]:
+    """Return {(crypto, cost_bps, slippage_bps): {variant: fold_mean_null of its folds}}, variants
+    sorted and each variant's folds in fold order, with the rows' own net returns for the folds
+    whose null is empty."""
     key_columns = ["crypto", "fold_id", *BASIS_COLUMNS, "variant"]
     # A dict: a lookup in a MultiIndex costs far more, and there is one per fold and variant.
     actual = data.rows.set_index(key_columns)["net_return"].to_dict()
+    ordered = data.matched_null.sort_values(["crypto", *BASIS_COLUMNS, "variant", "fold_id"])
+    folds: dict[tuple, dict[object, tuple[list, list]]] = {}
+    for crypto, fold_id, cost_bps, slippage_bps, variant, net_returns in zip(
+        *(ordered[column] for column in [*key_columns, "net_returns"]), strict=True
+    ):
+        nulls, own = folds.setdefault((crypto, cost_bps, slippage_bps), {}).setdefault(
+            variant, ([], [])
+        )
+        nulls.append(net_returns)
+        own.append(actual.get((crypto, fold_id, cost_bps, slippage_bps, variant), np.nan))
+    return {
+        cell: {variant: fold_mean_null(nulls, own) for variant, (nulls, own) in variants.items()}
+        for cell, variants in folds.items()
+    }
+
+
+def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
+    """Return the PNG: per (crypto, cost basis), the nulls of the fold-mean net return and the
+    actual."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import PercentFormatter
+
     cell_keys = ["crypto", *BASIS_COLUMNS]
     seed_cells = {key: cell for key, cell in data.random_seeds.groupby(cell_keys, sort=False)}
-    null_cells = {key: cell for key, cell in data.matched_null.groupby(cell_keys, sort=False)}
-    row_cells = {key: cell for key, cell in data.rows.groupby(cell_keys, sort=False)}
-    no_rows = data.matched_null.iloc[:0]
+    matched_cells = _matched_fold_mean_nulls(data)
+    line_cells: dict[tuple, dict[object, float]] = {}
+    mean_returns = data.rows.groupby([*cell_keys, "variant"])["net_return"].mean()
+    for (*key, variant), mean_return in mean_returns.items():
+        line_cells.setdefault(tuple(key), {})[variant] = mean_return
     percent = PercentFormatter(xmax=1.0, decimals=1)
 
     def draw(axes: Axes, key: object) -> None:
         crypto, cost_bps, slippage_bps = key  # type: ignore[misc]
         random_null = seed_fold_means(seed_cells.get(key, data.random_seeds.iloc[:0]))
-        matched: dict[object, np.ndarray] = {}
-        for variant, cell in null_cells.get(key, no_rows).groupby("variant"):
-            cell = cell.sort_values("fold_id")
-            own = [
-                actual.get((crypto, fold, cost_bps, slippage_bps, variant), np.nan)
-                for fold in cell["fold_id"]
-            ]
-            matched[variant] = fold_mean_null(list(cell["net_returns"]), own)
-        lines = row_cells[key].groupby("variant")["net_return"].mean().to_dict()
+        matched = matched_cells.get(key, {})  # type: ignore[call-overload]
+        lines = line_cells[key]  # type: ignore[index]
         pooled = [random_null, *matched.values(), np.array(list(lines.values()))]
         finite = np.concatenate(pooled)
         finite = finite[np.isfinite(finite)]
@@ -200,6 +222,9 @@ def null_histograms(data: ReportData, colours: dict[str, str]) -> bytes:
 
 def equity_curves(data: ReportData, colours: dict[str, str]) -> bytes:
     """Return the PNG: per (crypto, cost basis), each series' equity stitched across its folds."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogLocator, StrMethodFormatter
+
     equity = data.equity.copy()
     equity["times"] = pd.Series(
         utc_times_per_row(equity["times"]), index=equity.index, dtype=object
