@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from econ_obs.defs.checks import expected_keys
-from econ_obs.store.report import float8_array
+from econ_obs.report.data import RANDOM_SEED_COLUMNS
+from econ_obs.store.report import sent_array
 from econ_obs.store.report_data import load_report_data
 from econ_obs_tests.conftest import run_small_sweep
 
@@ -45,10 +46,10 @@ def _assert_same_doubles(actual: np.ndarray, expected: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("literal", ARRAY_LITERALS)
-def test_a_sent_float8_array_decodes_to_the_drivers_values(engine, literal):
+def test_a_sent_sent_array_decodes_to_the_drivers_values(engine, literal):
     with engine.connect() as connection:
         row = connection.execute(_BOTH_WAYS, {"value": literal}).one()
-    _assert_same_doubles(float8_array(row.sent), _driver_array(row.decoded))
+    _assert_same_doubles(sent_array(row.sent), _driver_array(row.decoded))
 
 
 def test_a_thousand_random_doubles_come_back_bit_for_bit(engine):
@@ -56,20 +57,28 @@ def test_a_thousand_random_doubles_come_back_bit_for_bit(engine):
     values = rng.normal(0.0, 1.0, 1000) * 10.0 ** rng.uniform(-300, 300, 1000)
     with engine.connect() as connection:
         row = connection.execute(_BOTH_WAYS, {"value": values.tolist()}).one()
-    assert float8_array(row.sent).tobytes() == values.tobytes()
+    assert sent_array(row.sent).tobytes() == values.tobytes()
     assert _driver_array(row.decoded).tobytes() == values.tobytes()
 
 
-def test_an_array_of_another_type_is_refused(engine):
+def test_an_int4_array_decodes_to_int64_and_another_type_is_refused(engine):
     with engine.connect() as connection:
-        sent = connection.execute(sa.text("SELECT array_send(ARRAY[1, 2]::int[])")).scalar_one()
+        ints = connection.execute(sa.text("SELECT array_send('{7,-1,2147483647}'::int4[])"))
+        text = connection.execute(sa.text("SELECT array_send(ARRAY['a']::text[])"))
+        ints_sent, text_sent = ints.scalar_one(), text.scalar_one()
+    decoded = sent_array(ints_sent)
+    assert decoded.dtype == np.int64 and decoded.tolist() == [7, -1, 2147483647]
     with pytest.raises(ValueError, match="float8"):
-        float8_array(sent)
+        sent_array(text_sent)
 
 
 _STORED_NULLS = sa.text(
     "SELECT crypto, fold_id, cost_bps, slippage_bps, variant, matched_null_net_returns "
     "FROM finetune_results WHERE run_id = :run_id"
+)
+_STORED_SEEDS = sa.text(
+    "SELECT crypto, fold_id, cost_bps, slippage_bps, seed, net_return FROM finetune_random_seeds "
+    "WHERE run_id = :run_id ORDER BY crypto, fold_id, cost_bps, slippage_bps, seed"
 )
 _STORED_CURVES = sa.text(
     """
@@ -117,6 +126,7 @@ def test_the_report_reads_every_stored_null_and_curve_as_the_driver_does(
         data = load_report_data(connection, config.run_id, config.strategy, expected_keys(config))
         stored_nulls = connection.execute(_STORED_NULLS, {"run_id": config.run_id}).all()
         stored_curves = connection.execute(_STORED_CURVES, {"run_id": config.run_id}).all()
+        stored_seeds = connection.execute(_STORED_SEEDS, {"run_id": config.run_id}).all()
 
     read_nulls = {
         (*_key(row), row.variant): row.net_returns
@@ -146,3 +156,9 @@ def test_the_report_reads_every_stored_null_and_curve_as_the_driver_does(
         assert times.dtype == np.dtype("datetime64[ns]")
         np.testing.assert_array_equal(times, old_times.to_numpy(dtype="datetime64[ns]"))
         assert equity.tobytes() == np.asarray(curve["equity"], dtype=float).tobytes()
+
+    seeds = data.random_seeds
+    assert list(seeds.columns) == list(RANDOM_SEED_COLUMNS) and len(seeds) == len(stored_seeds)
+    for column in RANDOM_SEED_COLUMNS:
+        expected = [getattr(row, column) for row in stored_seeds]
+        assert seeds[column].tolist() == expected, column

@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from econ_obs.report.data import RANDOM_SEED_COLUMNS, utc_times
 from econ_obs.report.data import ROW_COLUMNS as REPORT_COLUMNS  # noqa: F401 (re-exported)
-from econ_obs.report.data import utc_times
 from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params, key_in_expected
 from econ_obs.store.results import KEY_COLUMNS, PartitionBasis, refresh_statistics
 
@@ -55,13 +56,18 @@ _NULLS = sa.text(
     ORDER BY crypto, fold_id, cost_bps, slippage_bps, variant
     """
 )
+# One row per key with its seeds and their net returns as two binary arrays (seed order): 240
+# keys of 100 seeds arrive twenty times faster than 24,000 rows.
 _SEEDS = sa.text(
     f"""
     WITH {EXPECTED_CTE}
-    SELECT crypto, fold_id, cost_bps, slippage_bps, seed, net_return
+    SELECT crypto, fold_id, cost_bps, slippage_bps,
+           array_send(array_agg(seed ORDER BY seed)) AS seeds,
+           array_send(array_agg(net_return ORDER BY seed)) AS net_returns
     FROM finetune_random_seeds AS s WHERE run_id = :run_id AND strategy = :strategy
       AND {key_in_expected("s")}
-    ORDER BY crypto, fold_id, cost_bps, slippage_bps, seed
+    GROUP BY crypto, fold_id, cost_bps, slippage_bps
+    ORDER BY crypto, fold_id, cost_bps, slippage_bps
     """
 )
 # The curve's times as JSON text and its equity values as a binary float8 array: the report
@@ -87,30 +93,39 @@ _EQUITY = sa.text(
 )
 
 
+# PostgreSQL's binary array format (array_send): ndim, has-nulls flag and element type OID, one
+# (length, lower bound) pair per dimension, then each element as its byte length and its value.
+_ELEMENT_TYPES = {701: np.dtype(">f8"), 23: np.dtype(">i4")}  # float8, int4
 _FLOAT8_OID = 701
-# One element of a float8[] in PostgreSQL's binary array format: its byte length, then its value.
-_FLOAT8_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
 _NULL_LENGTH = -1
 
 
-def float8_array(binary: bytes | memoryview | None) -> np.ndarray:
-    """Return a float8[] sent by `array_send` as a float64 array: the stored doubles bit for bit.
+def sent_array(binary: bytes | memoryview | None) -> np.ndarray:
+    """Return a float8[] or int4[] sent by `array_send` as a float64 or int64 array, bit for bit.
 
-    A NULL array is an empty array and a NULL element is NaN, as `np.asarray(values, float)` of
-    the driver's list would give; an array of several dimensions keeps its shape. Binary, because
-    parsing 1,000 doubles per row from text (the driver's way) costs most of the report's read.
+    A NULL array is an empty array and a NULL element of a float8[] is NaN, as
+    `np.asarray(values, float)` of the driver's list would give; an array of several dimensions
+    keeps its shape. Binary, because parsing 1,000 doubles per row from text (the driver's way)
+    costs most of the report's read.
     """
     if binary is None:
         return np.empty(0)
     buffer = bytes(binary)
     n_dims, has_nulls, element_oid = (int(v) for v in np.frombuffer(buffer, ">i4", 3))
-    if element_oid != _FLOAT8_OID:
-        raise ValueError(f"expected a float8[] (element type {_FLOAT8_OID}), got {element_oid}")
+    if element_oid not in _ELEMENT_TYPES:
+        raise ValueError(
+            f"expected a float8[] or int4[] (element type {list(_ELEMENT_TYPES)}), got type "
+            f"{element_oid}"
+        )
+    value_type = _ELEMENT_TYPES[element_oid]
+    native = np.dtype(np.float64 if value_type.kind == "f" else np.int64)
     if n_dims == 0:
-        return np.empty(0)
+        return np.empty(0, dtype=native)
     shape = tuple(int(n) for n in np.frombuffer(buffer, ">i4", 2 * n_dims, offset=12)[0::2])
     offset = 12 + 8 * n_dims
     if has_nulls:
+        if element_oid != _FLOAT8_OID:
+            raise ValueError(f"an integer array (type {element_oid}) holds a NULL element")
         values = []
         while offset < len(buffer):
             (length,) = struct.unpack_from(">i", buffer, offset)
@@ -120,17 +135,18 @@ def float8_array(binary: bytes | memoryview | None) -> np.ndarray:
                 continue
             values.append(struct.unpack_from(">d", buffer, offset)[0])
             offset += 8
-        array = np.array(values, dtype=np.float64)
+        array = np.array(values, dtype=native)
     else:
-        array = np.frombuffer(buffer, _FLOAT8_ELEMENT, offset=offset)["value"].astype(np.float64)
+        element = np.dtype([("length", ">i4"), ("value", value_type)])
+        array = np.frombuffer(buffer, element, offset=offset)["value"].astype(native)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"a float8[] of shape {shape} arrived with {array.size} values")
+        raise ValueError(f"an array of shape {shape} arrived with {array.size} values")
     return array.reshape(shape)
 
 
 def _decode_null_draws(rows: list[dict]) -> list[dict]:
     for row in rows:
-        row["matched_null_net_returns"] = float8_array(row["matched_null_net_returns"])
+        row["matched_null_net_returns"] = sent_array(row["matched_null_net_returns"])
     return rows
 
 
@@ -145,7 +161,7 @@ def _decode_curves(rows: list[dict]) -> list[dict]:
     times_by_text = dict(zip(distinct, np.split(parsed, boundaries), strict=True))
     for row in rows:
         row["times"] = times_by_text[row.pop("times_json")].copy()
-        row["equity"] = float8_array(row.pop("equity"))
+        row["equity"] = sent_array(row.pop("equity"))
     return rows
 
 
@@ -193,11 +209,31 @@ report_rows = _reader(_ROWS)
 # Each model row's key, variant and stored matched-null net returns (a float64 array, empty
 # where none is stored).
 matched_null_draws = _reader(_NULLS, _decode_null_draws)
-# Every stored random seed's net return with its key.
-random_seed_values = _reader(_SEEDS)
+_seed_arrays = _reader(_SEEDS)
+_SEED_KEY = ("crypto", "fold_id", "cost_bps", "slippage_bps")
 # The stored equity curves of model rows and baselines (series = variant or baseline type):
 # `times` as naive UTC datetime64[ns] and `equity` as float64, one array each per curve.
 equity_curves = _reader(_EQUITY, _decode_curves)
+
+
+def random_seed_values(
+    connection: Connection,
+    run_id: str,
+    strategy: str,
+    expected: Sequence[ExpectedKey],
+    *,
+    refresh: bool = True,
+) -> pd.DataFrame:
+    """Return every stored random seed's net return with its key, one row per seed (columns
+    RANDOM_SEED_COLUMNS), sorted by key and seed. Takes what the readers above take."""
+    rows = _seed_arrays(connection, run_id, strategy, expected, refresh=refresh)
+    if not rows:
+        return pd.DataFrame(columns=list(RANDOM_SEED_COLUMNS))
+    seeds = [sent_array(row["seeds"]) for row in rows]
+    counts = [seed.size for seed in seeds]
+    keys = {name: np.repeat([row[name] for row in rows], counts) for name in _SEED_KEY}
+    net_returns = np.concatenate([sent_array(row["net_returns"]) for row in rows])
+    return pd.DataFrame({**keys, "seed": np.concatenate(seeds), "net_return": net_returns})
 
 
 _PARTITION_BASELINES = sa.text(

@@ -11,7 +11,6 @@ from econ_obs.core.rollup import rollup
 from econ_obs.report.data import (
     EQUITY_COLUMNS,
     MATCHED_NULL_COLUMNS,
-    RANDOM_SEED_COLUMNS,
     ROLLUP_COLUMNS,
     ReportData,
 )
@@ -49,6 +48,6 @@ def load_report_data(
         rows=_frame(rows, REPORT_COLUMNS),
         rollup=_frame([r.as_dict() for r in rollup(rows)], ROLLUP_COLUMNS),
         matched_null=_frame(nulls, MATCHED_NULL_COLUMNS),
-        random_seeds=_frame(seeds, RANDOM_SEED_COLUMNS),
+        random_seeds=seeds,
         equity=_frame(equity, EQUITY_COLUMNS),
     )
