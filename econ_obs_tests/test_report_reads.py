@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from econ_obs.defs.checks import expected_keys
 from econ_obs.report.data import RANDOM_SEED_COLUMNS
-from econ_obs.store.report import sent_array
+from econ_obs.store.pg_binary import sent_array
 from econ_obs.store.report_data import load_report_data
 from econ_obs_tests.conftest import run_small_sweep
 

@@ -11,7 +11,6 @@ report, as they stay out of the checks' expected set.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection
 from econ_obs.report.data import RANDOM_SEED_COLUMNS, utc_times
 from econ_obs.report.data import ROW_COLUMNS as REPORT_COLUMNS  # noqa: F401 (re-exported)
 from econ_obs.store.checks import EXPECTED_CTE, ExpectedKey, expected_params, key_in_expected
+from econ_obs.store.pg_binary import sent_array
 from econ_obs.store.results import KEY_COLUMNS, PartitionBasis, refresh_statistics
 
 _JOIN = " AND ".join(f"b.{c} = r.{c}" for c in KEY_COLUMNS)
@@ -91,57 +91,6 @@ _EQUITY = sa.text(
     ORDER BY crypto, cost_bps, slippage_bps, series, fold_id
     """
 )
-
-
-# PostgreSQL's binary array format (array_send): ndim, has-nulls flag and element type OID, one
-# (length, lower bound) pair per dimension, then each element as its byte length and its value.
-_ELEMENT_TYPES = {701: np.dtype(">f8"), 23: np.dtype(">i4")}  # float8, int4
-_FLOAT8_OID = 701
-_NULL_LENGTH = -1
-
-
-def sent_array(binary: bytes | memoryview | None) -> np.ndarray:
-    """Return a float8[] or int4[] sent by `array_send` as a float64 or int64 array, bit for bit.
-
-    A NULL array is an empty array and a NULL element of a float8[] is NaN, as
-    `np.asarray(values, float)` of the driver's list would give; an array of several dimensions
-    keeps its shape. Binary, because parsing 1,000 doubles per row from text (the driver's way)
-    costs most of the report's read.
-    """
-    if binary is None:
-        return np.empty(0)
-    buffer = bytes(binary)
-    n_dims, has_nulls, element_oid = (int(v) for v in np.frombuffer(buffer, ">i4", 3))
-    if element_oid not in _ELEMENT_TYPES:
-        raise ValueError(
-            f"expected a float8[] or int4[] (element type {list(_ELEMENT_TYPES)}), got type "
-            f"{element_oid}"
-        )
-    value_type = _ELEMENT_TYPES[element_oid]
-    native = np.dtype(np.float64 if value_type.kind == "f" else np.int64)
-    if n_dims == 0:
-        return np.empty(0, dtype=native)
-    shape = tuple(int(n) for n in np.frombuffer(buffer, ">i4", 2 * n_dims, offset=12)[0::2])
-    offset = 12 + 8 * n_dims
-    if has_nulls:
-        if element_oid != _FLOAT8_OID:
-            raise ValueError(f"an integer array (type {element_oid}) holds a NULL element")
-        values = []
-        while offset < len(buffer):
-            (length,) = struct.unpack_from(">i", buffer, offset)
-            offset += 4
-            if length == _NULL_LENGTH:
-                values.append(np.nan)
-                continue
-            values.append(struct.unpack_from(">d", buffer, offset)[0])
-            offset += 8
-        array = np.array(values, dtype=native)
-    else:
-        element = np.dtype([("length", ">i4"), ("value", value_type)])
-        array = np.frombuffer(buffer, element, offset=offset)["value"].astype(native)
-    if array.size != int(np.prod(shape)):
-        raise ValueError(f"an array of shape {shape} arrived with {array.size} values")
-    return array.reshape(shape)
 
 
 def _decode_null_draws(rows: list[dict]) -> list[dict]:
