@@ -93,24 +93,6 @@ def _grid_margins(
     }, (panel_width, panel_height)
 
 
-def panel_grid(
-    keys: list[object],
-    draw: Draw,
-    title: str,
-    note: str,
-    handles: list,
-    labels: tuple[str, str],
-    max_columns: int = 3,
-) -> bytes:
-    """Draw one panel per key (at most MAX_PANELS) with a shared legend below; return PNG.
-
-    `labels` (x, y) go on the outer panels only: the bottom one of each column and the left one
-    of each row, as every panel's axes mean the same.
-    """
-    with cyclic_gc_paused():
-        return png(_grid_figure(keys, draw, title, note, handles, labels, max_columns))
-
-
 @contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while one figure is built and saved.
@@ -130,64 +112,73 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _grid_figure(
+def panel_grid(
     keys: list[object],
     draw: Draw,
     title: str,
     note: str,
     handles: list,
     labels: tuple[str, str],
-    max_columns: int,
-) -> Figure:
+    max_columns: int = 3,
+) -> bytes:
+    """Draw one panel per key (at most MAX_PANELS) with a shared legend below; return PNG.
+
+    `labels` (x, y) go on the outer panels only: the bottom one of each column and the left one
+    of each row, as every panel's axes mean the same.
+    """
     from matplotlib.figure import Figure
 
-    shown, left_out = keys[:MAX_PANELS], keys[MAX_PANELS:]
-    if left_out:
-        names = ", ".join(str(key) for key in left_out[:6])
-        more = "" if len(left_out) <= 6 else f" and {len(left_out) - 6} more"
-        note = f"{note}\nshowing {len(shown)} of {len(keys)} panels; left out: {names}{more}"
-    n_columns = max(1, min(max_columns, len(shown)))
-    n_rows = max(1, -(-len(shown) // n_columns))
-    heading = f"{title}\n{note}" if note else title
-    legend_columns = min(len(handles), max(2, 2 * n_columns)) if handles and shown else 1
-    legend_rows = -(-len(handles) // legend_columns) if handles and shown else 0
-    top_inches = 0.1 + TEXT_LINE_INCHES * (heading.count("\n") + 1)
-    bottom_inches = 0.1 + TEXT_LINE_INCHES * 1.3 * legend_rows
-    width, height = PANEL_SIZE_INCHES
-    figure = Figure(figsize=(width * n_columns, height * n_rows + top_inches + bottom_inches))
-    figure.suptitle(heading, fontsize=11, y=1 - 0.08 / figure.get_figheight(), va="top")
-    margins, (panel_width, panel_height) = _grid_margins(
-        figure, n_rows, n_columns, top_inches, bottom_inches
-    )
-    grid = figure.add_gridspec(n_rows, n_columns, **margins)
-    if not shown:
-        axes = figure.add_subplot(grid[0, 0])
-        axes.text(0.5, 0.5, "no data", ha="center", va="center")
-        axes.set_axis_off()
-    x_label, y_label = labels
-    for index, key in enumerate(shown):
-        row, column = divmod(index, n_columns)
-        axes = figure.add_subplot(grid[row, column])
-        axes.grid(alpha=0.3)
-        axes.tick_params(labelsize=8)
-        draw(axes, key)
-        # Placed at fixed offsets, on every panel, labelled or not: matplotlib would otherwise
-        # measure every tick label to place them. The margins leave room for labels like "-40.0%".
-        axes.xaxis.set_label_coords(0.5, -0.22 / panel_height)
-        axes.yaxis.set_label_coords(-(LEFT_INCHES - 0.2) / panel_width, 0.5)
-        if index + n_columns >= len(shown) and x_label:
-            axes.set_xlabel(x_label, fontsize=9)
-        if column == 0 and y_label:
-            axes.set_ylabel(y_label, fontsize=9)
-    if handles and shown:
-        figure.legend(
-            handles=handles,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 0.05 / figure.get_figheight()),
-            ncol=legend_columns,
-            fontsize=9,
+    # A figure's many small objects would trigger cyclic collections: paused while it is
+    # built and saved (cyclic_gc_paused).
+    with cyclic_gc_paused():
+        shown, left_out = keys[:MAX_PANELS], keys[MAX_PANELS:]
+        if left_out:
+            names = ", ".join(str(key) for key in left_out[:6])
+            more = "" if len(left_out) <= 6 else f" and {len(left_out) - 6} more"
+            note = f"{note}\nshowing {len(shown)} of {len(keys)} panels; left out: {names}{more}"
+        n_columns = max(1, min(max_columns, len(shown)))
+        n_rows = max(1, -(-len(shown) // n_columns))
+        heading = f"{title}\n{note}" if note else title
+        legend_columns = min(len(handles), max(2, 2 * n_columns)) if handles and shown else 1
+        legend_rows = -(-len(handles) // legend_columns) if handles and shown else 0
+        top_inches = 0.1 + TEXT_LINE_INCHES * (heading.count("\n") + 1)
+        bottom_inches = 0.1 + TEXT_LINE_INCHES * 1.3 * legend_rows
+        width, height = PANEL_SIZE_INCHES
+        figure = Figure(figsize=(width * n_columns, height * n_rows + top_inches + bottom_inches))
+        figure.suptitle(heading, fontsize=11, y=1 - 0.08 / figure.get_figheight(), va="top")
+        margins, (panel_width, panel_height) = _grid_margins(
+            figure, n_rows, n_columns, top_inches, bottom_inches
         )
-    return figure
+        grid = figure.add_gridspec(n_rows, n_columns, **margins)
+        if not shown:
+            axes = figure.add_subplot(grid[0, 0])
+            axes.text(0.5, 0.5, "no data", ha="center", va="center")
+            axes.set_axis_off()
+        x_label, y_label = labels
+        for index, key in enumerate(shown):
+            row, column = divmod(index, n_columns)
+            axes = figure.add_subplot(grid[row, column])
+            axes.grid(alpha=0.3)
+            axes.tick_params(labelsize=8)
+            draw(axes, key)
+            # Placed at fixed offsets, on every panel, labelled or not: matplotlib would
+            # otherwise measure every tick label to place them. The margins leave room for
+            # labels like "-40.0%".
+            axes.xaxis.set_label_coords(0.5, -0.22 / panel_height)
+            axes.yaxis.set_label_coords(-(LEFT_INCHES - 0.2) / panel_width, 0.5)
+            if index + n_columns >= len(shown) and x_label:
+                axes.set_xlabel(x_label, fontsize=9)
+            if column == 0 and y_label:
+                axes.set_ylabel(y_label, fontsize=9)
+        if handles and shown:
+            figure.legend(
+                handles=handles,
+                loc="lower center",
+                bbox_to_anchor=(0.5, 0.05 / figure.get_figheight()),
+                ncol=legend_columns,
+                fontsize=9,
+            )
+        return png(figure)
 
 
 def freeze_date_ticks(axis: Axis) -> None:
