@@ -21,9 +21,14 @@ EXECUTOR_ENV_VAR = "ECON_OBS_EXECUTOR"
 EXECUTOR_NAMES = ("multiprocess", "in_process", "k8s")
 
 
+def executor_name() -> str:
+    """Return `ECON_OBS_EXECUTOR` as written, stripped; "" when unset."""
+    return os.environ.get(EXECUTOR_ENV_VAR, "").strip()
+
+
 def stage_executor() -> dg.ExecutorDefinition | None:
     """Return the executor `ECON_OBS_EXECUTOR` names; None keeps Dagster's default."""
-    name = os.environ.get(EXECUTOR_ENV_VAR, "").strip()
+    name = executor_name()
     if name in ("", "multiprocess"):
         return None
     if name == "in_process":

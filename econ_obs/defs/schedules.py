@@ -22,7 +22,6 @@ Decisions, also in the README:
   implicit asset job, which carries no tag of ours, so the queue does not hold it.
 """
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -32,7 +31,7 @@ import dagster as dg
 from econ_obs.config import SweepConfig
 from econ_obs.defs.checks import expected_keys
 from econ_obs.defs.description import sweep_name
-from econ_obs.defs.executor import EXECUTOR_ENV_VAR
+from econ_obs.defs.executor import executor_name
 from econ_obs.defs.freshness import partition_ranges, stage_work
 from econ_obs.defs.resources import PostgresResource
 from econ_obs.defs.sizing import next_step_profiles
@@ -76,7 +75,7 @@ def step_pod_config(
     asset of the stage that has run before, the profile its measurements call for
     (`next_step_profiles`) as k8s_job_executor's per-step `dagster-k8s/config`. A step that
     never ran gets the executor's default; elsewhere the run config is empty."""
-    if os.environ.get(EXECUTOR_ENV_VAR, "").strip() != "k8s":
+    if executor_name() != "k8s":
         return {}
     keys = [dg.AssetKey.from_user_string(key) for key in stage.asset_keys]
     with postgres.get_connection() as connection:
