@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from econ_obs.core.data_files import KlinesDumps, find_crypto_file, read_klines_dumps
 from econ_obs.core.data_sanity import (
     DEFAULT_MAX_ABS_LOG_RETURN,
     OHLCV_COLUMNS,
@@ -63,6 +64,7 @@ __all__ = [
     "PARTIAL_VOLUME_LOOKBACK_BARS",
     "TIMESTAMP_NAMES",
     "DataChecks",
+    "KlinesDumps",
     "MarketBars",
     "MarketDataError",
     "bars_from_frame",
@@ -228,8 +230,13 @@ def load_ohlcv_csv(path: Path, crypto: str, checks: DataChecks | None = None) ->
     return bars_from_frame(read_table(path), crypto, str(path), checks)
 
 
-def load_binance_klines(path: Path, crypto: str, checks: DataChecks | None = None) -> MarketBars:
-    """Return MarketBars from a Binance public klines dump (.csv, or .zip holding one csv)."""
+def load_binance_klines(
+    path: Path | KlinesDumps, crypto: str, checks: DataChecks | None = None
+) -> MarketBars:
+    """Return MarketBars from a Binance public klines dump (.csv, or .zip holding one csv), or
+    from a folder's monthly and daily dumps joined (see ``core.data_files``)."""
+    if isinstance(path, KlinesDumps):
+        return bars_from_frame(read_klines_dumps(path), crypto, path.source, checks)
     path = Path(path)
     if not path.is_file():
         raise MarketDataError(f"{path}: file not found; check the data path for {crypto}")
@@ -238,22 +245,6 @@ def load_binance_klines(path: Path, crypto: str, checks: DataChecks | None = Non
     else:
         data, source = path.read_bytes(), str(path)
     return bars_from_frame(read_klines_csv(data, source), crypto, source, checks)
-
-
-def find_crypto_file(folder: Path, crypto: str, timeframe: str, data_format: str) -> Path:
-    """Return the path of `<CRYPTO>_<timeframe>.<ext>` inside folder for the data format."""
-    suffixes = {"ohlcv_csv": (".csv", ".parquet"), "binance_klines": (".zip", ".csv")}
-    if data_format not in suffixes:
-        raise MarketDataError(f"data_format {data_format!r} has no files; use one of {suffixes}")
-    stem = f"{crypto}_{timeframe}"
-    for suffix in suffixes[data_format]:
-        candidate = Path(folder) / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    expected = " or ".join(stem + suffix for suffix in suffixes[data_format])
-    raise MarketDataError(
-        f"{folder}: no file for crypto {crypto}; expected {expected} ({data_format})"
-    )
 
 
 def load_market_bars(

@@ -226,9 +226,22 @@ def read_table(path: Path) -> pd.DataFrame:
     return read_csv_bytes(path.read_bytes(), str(path), 1)
 
 
-def read_klines_csv(data: bytes, source: str) -> pd.DataFrame:
-    """Return the raw frame (text cells) of Binance klines bytes, with or without a header."""
-    raw = read_csv_bytes(data, source, 0, header=None, dtype=str)
+def _has_klines_header(data: bytes) -> bool:
+    """True when klines bytes start with Binance's header row (newer dumps carry one)."""
+    start = data[:64].decode("utf-8-sig", errors="ignore").lstrip().lower()
+    return start.startswith(("open_time", '"open_time"'))
+
+
+def read_klines_csv(data: bytes, source: str, *, as_text: bool = True) -> pd.DataFrame:
+    """Return the raw frame of Binance klines bytes, with or without a header: text cells, or
+    with as_text=False the numbers pandas reads (faster; a column with a non-number is text)."""
+    if as_text:
+        raw = read_csv_bytes(data, source, 0, header=None, dtype=str)
+    else:
+        header_lines = int(_has_klines_header(data))
+        raw = read_csv_bytes(
+            data, source, header_lines, header=None, skiprows=header_lines, low_memory=False
+        )
     if raw.shape[1] != len(BINANCE_COLUMNS):
         raise MarketDataError(
             f"{source}: {raw.shape[1]} columns, Binance klines have {len(BINANCE_COLUMNS)}; "
