@@ -3,7 +3,8 @@
 The deployment serves $ECON_OBS_SWEEP's file (or the packaged default) and every sweep file in
 $ECON_OBS_SWEEPS_DIR (a factory over the folder, `config.load_deployment_configs`). Each sweep
 is its own family: its assets under its name as key prefix and group (`nightly_v1/model_results`),
-its checks, its stage jobs, its schedule and stage-chain sensor (named `<sweep>__...`). They
+its checks, its stage jobs, its schedule, stage-chain and new-data sensors (named
+`<sweep>__...`). They
 share the resources and the one alert sensor. Partitions are part of the asset graph, so the
 sweep files are read when the code location loads; database URLs and folders are resolved
 from the environment when a run starts.
@@ -23,6 +24,7 @@ from econ_obs.defs.checks import build_checks
 from econ_obs.defs.description import sweep_name
 from econ_obs.defs.executor import stage_executor
 from econ_obs.defs.io_manager import PartitionedPickleIOManager
+from econ_obs.defs.new_data_sensor import build_new_data_sensor
 from econ_obs.defs.partitions import sweep_partitions
 from econ_obs.defs.report import build_report_asset
 from econ_obs.defs.resources import postgres_from_env
@@ -57,7 +59,7 @@ class SweepDefinitions:
 
 
 def sweep_definitions(config: SweepConfig) -> SweepDefinitions:
-    """Return the asset graph, checks, stage jobs, schedule and stage-chain sensor of a sweep."""
+    """Return the asset graph, checks, stage jobs, schedule and sensors of a sweep."""
     parts = sweep_partitions(
         config.data_cryptos,
         config.cryptos,
@@ -76,7 +78,10 @@ def sweep_definitions(config: SweepConfig) -> SweepDefinitions:
         checks=build_checks(config, model_results),
         jobs=jobs,
         schedules=[build_sweep_schedule(config, plan, jobs)],
-        sensors=[build_stage_chain_sensor(config, plan, jobs)],
+        sensors=[
+            build_stage_chain_sensor(config, plan, jobs),
+            build_new_data_sensor(config, plan, jobs),
+        ],
     )
 
 

@@ -55,8 +55,10 @@ def test_two_sweeps_share_no_asset_key_job_or_schedule(two_sweeps):
         "test_run__sweep_schedule",
     ]
     assert sorted(s.name for s in defs.sensors) == [
+        "other_run_2__sweep_on_new_data",
         "other_run_2__sweep_stage_chain",
         "sweep_alert_sensor",  # one, shared
+        "test_run__sweep_on_new_data",
         "test_run__sweep_stage_chain",
     ]
     # Each sweep's checks target its own model_results.

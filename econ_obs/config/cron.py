@@ -1,4 +1,5 @@
-"""The schedule section: a 5-field UTC cron, every field range-checked when the file loads."""
+"""The schedule section: a 5-field UTC cron, every field range-checked when the file loads, and
+whether the sweep also starts when its data files change (`on_new_data`, off unless set)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from econ_obs.config.yaml_reader import Section
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 
 
+SCHEDULE_KEYS = ("cron", "on_new_data")
+
+
+def parse_on_new_data(top: Section) -> bool:
+    schedule = top.section("schedule", SCHEDULE_KEYS, required=False)
+    return schedule.flag("on_new_data", "on_new_data: true", False)
+
+
 def parse_cron(top: Section) -> str:
-    schedule = top.section("schedule", ("cron",), required=False)
+    schedule = top.section("schedule", SCHEDULE_KEYS, required=False)
     cron = schedule.text("cron", repr(DEFAULT_SCHEDULE_CRON), DEFAULT_SCHEDULE_CRON)
     fields = cron.split()
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(field) for field in fields):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from econ_obs.config.cron import parse_cron
+from econ_obs.config.cron import parse_cron, parse_on_new_data
 from econ_obs.config.factor import check_variant_features, parse_factor
 from econ_obs.config.model import (
     DEFAULT_SWEEP_PATH,
@@ -49,6 +49,7 @@ def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
         matched_null=parse_matched_null(top),
         schedule_cron=parse_cron(top),
         source_path=source_path,
+        schedule_on_new_data=parse_on_new_data(top),
     )
     check_variant_features(top, config.variants, factor, factor_params)
     check_cryptos_available(top, config)

@@ -73,6 +73,8 @@ class SweepConfig:
     matched_null: MatchedNullParams
     schedule_cron: str
     source_path: Path  # the YAML file this came from
+    # Also start the sweep when a data file of its cryptos changes (defs/new_data_sensor.py).
+    schedule_on_new_data: bool = False
 
     @property
     def needs_btc(self) -> bool:

@@ -95,6 +95,12 @@ class Section:
             self.fail(name, f"{excerpt(value)} is not a non-empty string; write e.g. {example}")
         return value
 
+    def flag(self, name: str, example: str, default: Any = MISSING) -> bool:
+        value = self.get(name, example, default)
+        if not isinstance(value, bool):
+            self.fail(name, f"{excerpt(value)} is not true or false; write e.g. {example}")
+        return value
+
     def integer(self, name: str, example: str, default: Any = MISSING) -> int:
         value = self.get(name, example, default)
         return whole_number(self.source_path, self.path(name), value, example)

@@ -169,24 +169,37 @@ def build_sweep_schedule(
         f"'{config.schedule_cron}' UTC; {chain_sensor_name(config)} runs the later stages.",
     )
     def sweep_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
-        running = active_runs(context.instance, config.run_id)
-        if running:
-            return dg.SkipReason(
-                f"sweep {config.run_id!r} is still running (dagster run "
-                f"{running[0].run_id[:8]}, {running[0].job_name}); this tick is skipped"
-            )
-        # The run_id's keys belong to the config recorded in sweep_runs (as for `econ-obs
-        # sweep`): another config is refused, and the tick says what differs.
-        try:
-            with postgres.get_connection() as connection:
-                begin_sweep(connection, canonical_config(config), expected_keys(config))
-        except SweepConfigConflictError as error:
-            return dg.SkipReason(f"{error}; this tick is skipped")
         tick = context.scheduled_execution_time.isoformat()
-        run_config = step_pod_config(postgres, config, plan[0])
-        return stage_requests(plan[0], plan[0].partition_keys, config.run_id, tick, run_config)
+        return start_sweep(context.instance, postgres, config, plan, tick)
 
     return sweep_schedule
+
+
+def start_sweep(
+    instance: dg.DagsterInstance,
+    postgres: PostgresResource,
+    config: SweepConfig,
+    plan: Sequence[SweepStage],
+    tick: str,
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """Return the first stage's requests of a sweep started at `tick` (the schedule's or the
+    new-data sensor's), or why it does not start: a run of it is still active, or its run_id
+    belongs to another config."""
+    running = active_runs(instance, config.run_id)
+    if running:
+        return dg.SkipReason(
+            f"sweep {config.run_id!r} is still running (dagster run "
+            f"{running[0].run_id[:8]}, {running[0].job_name}); this tick is skipped"
+        )
+    # The run_id's keys belong to the config recorded in sweep_runs (as for `econ-obs
+    # sweep`): another config is refused, and the tick says what differs.
+    try:
+        with postgres.get_connection() as connection:
+            begin_sweep(connection, canonical_config(config), expected_keys(config))
+    except SweepConfigConflictError as error:
+        return dg.SkipReason(f"{error}; this tick is skipped")
+    run_config = step_pod_config(postgres, config, plan[0])
+    return stage_requests(plan[0], plan[0].partition_keys, config.run_id, tick, run_config)
 
 
 def build_stage_chain_sensor(
