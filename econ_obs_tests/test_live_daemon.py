@@ -1,14 +1,15 @@
 """The live deployment: `econ-obs ui` (webserver and daemon) on a free port against fresh
-PostgreSQL databases runs a scheduled sweep through its three stage runs, a failed check
-writes its alert rows, and the UI's Materialize and Re-execute buttons, sent as the UI sends
-them through GraphQL, write exactly the partition they name.
+PostgreSQL databases starts a sweep through its automation (the new-data sensor, on in the
+sweep file) and runs its three stage runs; a failed check writes its alert row, and the UI's
+Materialize and Re-execute buttons, sent as the UI sends them through GraphQL, write exactly
+the partition they name.
 
 Job, schedule and sensor names and asset keys are found through GraphQL by their last part
 (`...stage__feature_slice`, `.../model_results`), so a per-sweep prefix changes nothing here.
-A `* * * * *` cron makes the first tick come within a minute; the alert sensor ticks every
-30 s. Each run executes its steps in its own process (ECON_OBS_EXECUTOR=in_process), so on two
-shared cores the module takes about a minute and a half, up to a minute of it waiting for the
-first tick.
+The new-data sensor's first evaluation comes as the daemon starts (no cron minute to wait
+for); the nightly schedule is switched off first, so no tick can interfere. Five runs in all,
+each executing its steps in its own process (ECON_OBS_EXECUTOR=in_process); the alert sensor
+ticks every 30 s. The module takes well under a minute on two idle cores.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.db
 T = TypeVar("T")
 
 NIGHTLY_CRON = 'schedule: {cron: "30 3 * * *"}'
-EVERY_MINUTE_CRON = 'schedule: {cron: "* * * * *"}'
+ON_NEW_DATA = 'schedule: {cron: "30 3 * * *", on_new_data: true}'
 SWEEP_RUN_ID = "test_run"
 STRATEGY = "test_strategy"
 # The small sweep's expected keys, spelled out rather than computed by the code under test.
@@ -54,15 +55,15 @@ N_VARIANTS = 2
 BASELINE_TYPES = {"buy_and_hold", "random", "naive"}
 STAGE_JOBS = ("stage__market_bars", "stage__feature_slice", "stage__baseline_rows__model_results")
 RESULT_STAGE_JOB = STAGE_JOBS[-1]
-# The key whose random baseline the test deletes, and the partition it then materialises.
+# The key whose random baseline the test deletes, and the partition the UI then materialises.
 DELETED_KEY = ("ETHUSDT", 1, 30, 1.0)
-DELETED_PARTITION = "ETHUSDT|fold1_30bps_1slip"
 LAUNCHED_KEY = ("BTCUSDT", 0, 10, 1.0)
 LAUNCHED_PARTITION = "BTCUSDT|fold0_10bps_1slip"
+RESULT_ASSETS = ["baseline_rows", "model_results"]
 TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
 
 STARTUP_SECONDS = 120
-TICK_AND_SWEEP_SECONDS = 300  # a tick within 60 s, then three stage runs on a loaded machine
+SWEEP_SECONDS = 300  # the sensor's first evaluation, then three stage runs on a loaded machine
 RUN_SECONDS = 180
 ALERT_SECONDS = 120  # the alert sensor's 30 s interval, after the daemon's other work
 SHUTDOWN_SECONDS = 90
@@ -197,7 +198,7 @@ class LiveUI:
                     f"waited {seconds:.0f} s for {what}; last seen: {seen}; econ-obs ui "
                     f"exit status {self.process.poll()}\n--- its output ---\n{self.log_tail()}"
                 )
-            time.sleep(2)
+            time.sleep(1)
 
     def runs(self, **run_filter) -> list[dict]:
         answer = self.graphql(RUNS_QUERY, filter=run_filter)["runsOrError"]
@@ -335,13 +336,12 @@ def _stop(ui: LiveUI, watcher: threading.Thread, stop_watching: threading.Event)
 
 @pytest.fixture(scope="module")
 def live_ui(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveUI]:
-    """`econ-obs ui --config` an every-minute small sweep, on fresh application and Dagster
-    databases, shared by this module's tests (it takes a minute to start and tick); stopped
-    afterwards, and nothing it started may outlive it."""
+    """`econ-obs ui --config` the small sweep with its new-data sensor on, on fresh application
+    and Dagster databases; stopped afterwards, and nothing it started may outlive it."""
     tmp_path = tmp_path_factory.mktemp("live_ui")
     assert NIGHTLY_CRON in SMALL_SWEEP_YAML, "conftest's small sweep changed its schedule"
-    config = tmp_path / "every_minute_sweep.yaml"
-    config.write_text(SMALL_SWEEP_YAML.replace(NIGHTLY_CRON, EVERY_MINUTE_CRON))
+    config = tmp_path / "new_data_sweep.yaml"
+    config.write_text(SMALL_SWEEP_YAML.replace(NIGHTLY_CRON, ON_NEW_DATA))
     database_url = make_database("econ_obs_live")  # econ-obs ui migrates it
     env = _clean_env(
         ECON_OBS_DATABASE_URL=render(database_url),
@@ -432,25 +432,19 @@ def _model_rows_per_key(url: URL) -> dict[tuple, int]:
     return {tuple(row[:4]): row[4] for row in rows}
 
 
-def _scheduled_sweep(ui: LiveUI, location: CodeLocation) -> list[dict]:
-    """Wait until one tick's three stage runs have succeeded; stop the schedule once its first
-    tick is seen, so no later tick rewrites what the test then changes."""
+def _automated_sweep(ui: LiveUI, location: CodeLocation) -> list[dict]:
+    """Wait until the sweep the new-data sensor started has run its three stage runs."""
     jobs = [location.job(name) for name in STAGE_JOBS]
-    stopped = []
 
     def probe() -> tuple[list[dict] | None, object]:
         runs = ui.runs()
-        if runs and not stopped:
-            stopped.append(stop_schedule(ui, location))
         seen = [(run["jobName"], run["status"]) for run in runs]
         failed = [run for run in runs if run["status"] in ("FAILURE", "CANCELED")]
-        assert not failed, f"a stage run of the scheduled sweep failed: {seen}\n{ui.log_tail()}"
+        assert not failed, f"a stage run of the automated sweep failed: {seen}\n{ui.log_tail()}"
         done = {run["jobName"]: run for run in runs if run["status"] == "SUCCESS"}
         return ([done[job] for job in jobs] if set(jobs) <= set(done) else None), seen
 
-    stages = ui.wait_for("the scheduled sweep's three stage runs", probe, TICK_AND_SWEEP_SECONDS)
-    assert stopped == ["STOPPED"], stopped
-    return stages
+    return ui.wait_for("the automated sweep's three stage runs", probe, SWEEP_SECONDS)
 
 
 def stop_schedule(ui: LiveUI, location: CodeLocation) -> str:
@@ -462,28 +456,50 @@ def stop_schedule(ui: LiveUI, location: CodeLocation) -> str:
     return answer["scheduleState"]["status"]
 
 
-def wait_until_idle(ui: LiveUI) -> None:
-    """Wait until no run is queued or in progress, so none is cut short at shutdown."""
+def _park_row(url: URL, key: tuple, baseline_type: str) -> None:
+    """Move one baseline row out of finetune_baselines into a side table, every column kept."""
+    where = dict(zip(("crypto", "fold_id", "cost_bps", "slippage_bps"), key, strict=True))
+    condition = (
+        "run_id = :run_id AND crypto = :crypto AND fold_id = :fold_id AND cost_bps = :cost_bps "
+        "AND slippage_bps = :slippage_bps AND baseline_type = :baseline_type"
+    )
+    params = {"run_id": SWEEP_RUN_ID, "baseline_type": baseline_type, **where}
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    f"CREATE TABLE parked AS SELECT * FROM finetune_baselines WHERE {condition}"
+                ),
+                params,
+            )
+            deleted = connection.execute(
+                sa.text(f"DELETE FROM finetune_baselines WHERE {condition}"), params
+            ).rowcount
+            assert deleted == 1, deleted
+    finally:
+        engine.dispose()
 
-    def probe() -> tuple[bool | None, object]:
-        active = [(r["jobName"], r["status"]) for r in ui.runs() if r["status"] not in TERMINAL]
-        return (True if not active else None), active
 
-    ui.wait_for("every run to end", probe, TICK_AND_SWEEP_SECONDS)
+def _unpark_row(url: URL) -> None:
+    _execute(url, "INSERT INTO finetune_baselines SELECT * FROM parked")
+    _execute(url, "DROP TABLE parked")
 
 
-def test_a_scheduled_sweep_alerts_and_the_ui_buttons_write_one_partition(live_ui: LiveUI):
+def test_an_automated_sweep_alerts_and_the_ui_buttons_write_one_partition(live_ui: LiveUI):
     ui = live_ui
     url = ui.database_url
     location = code_location(ui)
-    schedule = location.schedule("sweep_schedule")["name"]
+    # The nightly schedule is switched off as the UI's toggle does: only the sensor starts runs.
+    assert stop_schedule(ui, location) == "STOPPED"
+    new_data_sensor = location.sensor("sweep_on_new_data")
     chain_sensor = location.sensor("sweep_stage_chain")
     location.sensor("sweep_alert_sensor")
 
-    # 1. The schedule's tick and the stage chain run the sweep: three runs, one tick.
-    market, features, results = _scheduled_sweep(ui, location)
+    # 1. The new-data sensor and the stage chain run the sweep: three runs, one start.
+    market, features, results = _automated_sweep(ui, location)
     assert len(ui.runs()) == 3, [(run["jobName"], run["status"]) for run in ui.runs()]
-    assert market["tags"].get("dagster/schedule_name") == schedule, market["tags"]
+    assert market["tags"].get("dagster/sensor_name") == new_data_sensor, market["tags"]
     for stage_run in (features, results):
         assert stage_run["tags"].get("dagster/sensor_name") == chain_sensor, stage_run["tags"]
     ticks = {run["tags"].get("econ_obs/sweep_tick") for run in (market, features, results)}
@@ -499,44 +515,26 @@ def test_a_scheduled_sweep_alerts_and_the_ui_buttons_write_one_partition(live_ui
     }
     assert _rows(url, "SELECT event FROM alerts") == []
 
-    # 2. One baseline row goes missing; Materialize one other partition of model_results: its
-    # rows are written, then the blocking baselines_complete check fails the run.
-    deleted = _execute(
-        url,
-        "DELETE FROM finetune_baselines WHERE run_id = :run_id AND crypto = :crypto "
-        "AND fold_id = :fold_id AND cost_bps = :cost_bps AND slippage_bps = :slippage_bps "
-        "AND baseline_type = 'random'",
-        run_id=SWEEP_RUN_ID,
-        **dict(zip(("crypto", "fold_id", "cost_bps", "slippage_bps"), DELETED_KEY, strict=True)),
-    )
-    assert deleted == 1
-    failing_id = materialize(ui, location, ["model_results"], LAUNCHED_PARTITION)
+    # 2. One baseline row goes missing; Materialize both result assets of one other partition:
+    # exactly its rows are written, then the blocking baselines_complete check fails the run.
+    _park_row(url, DELETED_KEY, "random")
+    failing_id = materialize(ui, location, RESULT_ASSETS, LAUNCHED_PARTITION)
     failing = ui.wait_for_run(failing_id)
     assert failing["status"] == "FAILURE", ui.why(failing_id)
     assert failing["tags"].get("dagster/partition") == LAUNCHED_PARTITION, failing["tags"]
-    assert result_run_ids(url) == {
-        key: {failing_id if key == LAUNCHED_KEY else sweep_id} for key in EXPECTED_KEYS
-    }
-
-    # 3. Materialize both result assets on the key that lost its baseline: exactly that
-    # partition's rows are rewritten, and every check passes again. (The alert sensor ticks
-    # every 30 s meanwhile; its rows are read below.)
-    restore_id = materialize(ui, location, ["baseline_rows", "model_results"], DELETED_PARTITION)
-    restored = ui.wait_for_run(restore_id)
-    assert restored["status"] == "SUCCESS", ui.why(restore_id)
-    expected_ids = {key: sweep_id for key in EXPECTED_KEYS} | {
-        LAUNCHED_KEY: failing_id,
-        DELETED_KEY: restore_id,
-    }
+    # A stage job's run carries its sweep's tag, so dagster.yaml's one-run-per-sweep queue
+    # limit holds it. (A Materialize from the asset catalog runs Dagster's implicit asset job,
+    # which carries no tag of ours; the README says so.)
+    assert failing["tags"].get("econ_obs/run_id") == SWEEP_RUN_ID, failing["tags"]
+    expected_ids = {key: sweep_id for key in EXPECTED_KEYS} | {LAUNCHED_KEY: failing_id}
     assert result_run_ids(url) == {key: {run_id} for key, run_id in expected_ids.items()}
-    assert baseline_run_ids(url) == {
-        key: dict.fromkeys(BASELINE_TYPES, restore_id if key == DELETED_KEY else sweep_id)
-        for key in EXPECTED_KEYS
-    }
-    assert _model_rows_per_key(url) == dict.fromkeys(EXPECTED_KEYS, N_VARIANTS)
+    expected_baselines = {key: dict.fromkeys(BASELINE_TYPES, i) for key, i in expected_ids.items()}
+    expected_baselines[DELETED_KEY] = dict.fromkeys(BASELINE_TYPES - {"random"}, sweep_id)
+    assert baseline_run_ids(url) == expected_baselines
 
-    # 4. Re-execute the failed run, as the UI's Re-execute (all steps) button does: accepted,
-    # it succeeds now and rewrites its one partition.
+    # 3. The row is back; Re-execute the failed run, as the UI's Re-execute (all steps) button
+    # does: accepted, it succeeds now and rewrites its one partition and nothing else.
+    _unpark_row(url)
     answer = ui.graphql(
         REEXECUTE_MUTATION,
         reexecutionParams={"parentRunId": failing_id, "strategy": "ALL_STEPS"},
@@ -549,8 +547,13 @@ def test_a_scheduled_sweep_alerts_and_the_ui_buttons_write_one_partition(live_ui
     assert again["tags"].get("dagster/partition") == LAUNCHED_PARTITION, again["tags"]
     expected_ids[LAUNCHED_KEY] = again_id
     assert result_run_ids(url) == {key: {run_id} for key, run_id in expected_ids.items()}
+    assert baseline_run_ids(url) == {
+        key: dict.fromkeys(BASELINE_TYPES, run_id) for key, run_id in expected_ids.items()
+    }
+    assert _model_rows_per_key(url) == dict.fromkeys(EXPECTED_KEYS, N_VARIANTS)
+    assert len(ui.runs()) == 5  # the sensor started no second sweep: the data did not change
 
-    # 5. The alert sensor wrote one row for the failed check, naming the deleted key, and
+    # 4. The alert sensor wrote one row for the failed check, naming the deleted key, and
     # none for the run that failed because of it (nor for the runs that succeeded).
     alerts = ui.wait_for(
         "sweep_alert_sensor's alert rows",
@@ -581,19 +584,3 @@ def test_a_scheduled_sweep_alerts_and_the_ui_buttons_write_one_partition(live_ui
         "event=baselines_incomplete run_id=test_run strategy=test_strategy crypto=ETHUSDT "
         "fold_id=1 cost_bps=30 slippage_bps=1.0 check_name=baselines_complete" in logged
     ), logged
-
-
-def test_a_stage_job_run_launched_from_the_ui_is_held_by_its_sweeps_queue_limit(live_ui: LiveUI):
-    """A stage job's run carries its sweep's tag, so dagster.yaml's one-run-per-sweep limit
-    holds it. (A Materialize from the asset catalog runs Dagster's implicit asset job instead,
-    which carries no tag of ours; the README says so.)"""
-    ui = live_ui
-    location = code_location(ui)
-    stop_schedule(ui, location)
-    run_id = materialize(ui, location, ["model_results"], LAUNCHED_PARTITION)
-    try:
-        (run,) = ui.runs(runIds=[run_id])
-    finally:
-        wait_until_idle(ui)
-    # dagster.yaml limits runs per value of this tag; a run without it is not limited.
-    assert run["tags"].get("econ_obs/run_id") == SWEEP_RUN_ID, run["tags"]
