@@ -13,10 +13,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import URL
 
 from econ_obs.config import DEFAULT_SWEEP_PATH, load_sweep_config
 from econ_obs.paths import project_home
@@ -92,14 +94,20 @@ def sweep_command(config_path: Path) -> list[str]:
     return [sys.executable, "-m", "econ_obs.cli", "sweep", "--config", str(config_path)]
 
 
-def run_sweep_process(case: SweepCase, server_url) -> SweepProcess:
-    """Run one sweep in a fresh process on fresh databases; return what it took and printed."""
-    with fresh_sweep_environment(server_url, case.extra_env) as (env, _):
+def run_sweep_process(
+    case: SweepCase, server_url, after: Callable[[URL], None] | None = None
+) -> SweepProcess:
+    """Run one sweep in a fresh process on fresh databases; return what it took and printed.
+    `after(application database URL)` runs once the sweep succeeded, before the databases
+    are dropped."""
+    with fresh_sweep_environment(server_url, case.extra_env) as (env, app_url):
         started = time.perf_counter()
         result = subprocess.run(
             sweep_command(case.config_path), env=env, capture_output=True, text=True
         )
         seconds = time.perf_counter() - started
+        if after is not None and result.returncode == 0:
+            after(app_url)
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-2000:], sep="\n")
     os.environ.update({k: v for k, v in case.extra_env.items()})
