@@ -121,7 +121,11 @@ def test_workspace_yaml_loads_the_whole_code_location(tmp_path, small_sweep_path
         "unique_per_partition",
         "window_matches_config",
     ]
-    assert location["sensors"] == ["sweep_alert_sensor", "test_run__sweep_stage_chain"]
+    assert location["sensors"] == [
+        "sweep_alert_sensor",
+        "test_run__sweep_on_new_data",
+        "test_run__sweep_stage_chain",
+    ]
     assert location["schedules"] == {"test_run__sweep_schedule": "30 3 * * *"}
     assert {"test_run__stage__market_bars", "test_run__stage__feature_slice"} <= set(
         location["jobs"]
