@@ -3,11 +3,10 @@
 The deployment serves $ECON_OBS_SWEEP's file (or the packaged default) and every sweep file in
 $ECON_OBS_SWEEPS_DIR (a factory over the folder, `config.load_deployment_configs`). Each sweep
 is its own family: its assets under its name as key prefix and group (`nightly_v1/model_results`),
-its checks, its stage jobs, its schedule, stage-chain and new-data sensors (named
-`<sweep>__...`). They
-share the resources and the one alert sensor. Partitions are part of the asset graph, so the
-sweep files are read when the code location loads; database URLs and folders are resolved
-from the environment when a run starts.
+its checks, its stage jobs, its schedule, and its stage-chain and new-data sensors (named
+`<sweep>__...`). They share the resources and the one alert sensor. Partitions are part of the
+asset graph, so the sweep files are read when the code location loads; database URLs and
+folders are resolved from the environment when a run starts.
 """
 
 from __future__ import annotations

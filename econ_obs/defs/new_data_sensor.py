@@ -4,9 +4,9 @@ Every NEW_DATA_INTERVAL_SECONDS the sensor stamps the data files of the sweep's 
 (names, sizes, modification times: core/data_stamp.py) and, when the stamp differs from the
 one it saw when it last started the sweep, starts it as a schedule tick does
 (`schedules.start_sweep`): the market_bars stage's run, then sweep_stage_chain's runs over
-missing or stale partitions only. A sweep that is still running, or a
-run_id owned by another config, skips the evaluation and keeps the old stamp, so the change is
-taken up at a later evaluation.
+missing or stale partitions only. A sweep that is still running, or a run_id owned by another
+config, skips the evaluation and keeps the old stamp, so the change is taken up at a later
+evaluation.
 
 Decisions, also in the README:
 - Off by default; on when the sweep file says `schedule: {on_new_data: true}`, or when switched
