@@ -246,6 +246,18 @@ def test_a_folder_without_a_match_names_both_forms(tmp_path: Path) -> None:
     )
 
 
+def test_a_folder_without_a_match_names_the_files_that_almost_match(tmp_path: Path) -> None:
+    for name in ("BTCUSDT_4h.csv", "btcusdt_1h.csv", "BTCUSDT-1h.csv", "BTCUSDT_1d.csv"):
+        (tmp_path / name).write_text("timestamp,open,high,low,close,volume\n")
+    (tmp_path / "ETHUSDT_1h.csv").write_text("timestamp,open,high,low,close,volume\n")
+    with pytest.raises(MarketDataError) as raised:
+        find_crypto_file(tmp_path, "BTCUSDT", "1h", "ohlcv_csv")
+    assert str(raised.value) == (
+        f"{tmp_path}: no file for crypto BTCUSDT; expected BTCUSDT_1h.csv or BTCUSDT_1h.parquet "
+        "(ohlcv_csv); found BTCUSDT-1h.csv, BTCUSDT_1d.csv, BTCUSDT_4h.csv and 1 more there"
+    )
+
+
 def sweep_file(tmp_path: Path, data_folder: Path, cryptos: list[str]) -> Path:
     raw = {
         "run_id": "dumps_run",

@@ -99,7 +99,23 @@ def find_crypto_file(
         if dumps is not None:
             return dumps
         expected += f", or Binance dumps {dump_pattern(crypto, timeframe)}"
-    raise MarketDataError(f"{folder}: no file for crypto {crypto}; expected {expected}")
+    near = _near_misses(Path(folder), crypto)
+    found = f"; found {near} there" if near else ""
+    raise MarketDataError(f"{folder}: no file for crypto {crypto}; expected {expected}{found}")
+
+
+_NEAR_MISSES_SHOWN = 3
+
+
+def _near_misses(folder: Path, crypto: str) -> str:
+    """Name the folder's files that start with the crypto's name in any case (another
+    timeframe, lower case, another separator), so the user sees what to rename or set."""
+    if not folder.is_dir():
+        return ""
+    names = sorted(p.name for p in folder.iterdir() if p.name.lower().startswith(crypto.lower()))
+    shown = ", ".join(names[:_NEAR_MISSES_SHOWN])
+    more = len(names) - _NEAR_MISSES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _read_dump(path: Path) -> pd.DataFrame:
