@@ -464,21 +464,10 @@ def _park_row(url: URL, key: tuple, baseline_type: str) -> None:
         "AND slippage_bps = :slippage_bps AND baseline_type = :baseline_type"
     )
     params = {"run_id": SWEEP_RUN_ID, "baseline_type": baseline_type, **where}
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    f"CREATE TABLE parked AS SELECT * FROM finetune_baselines WHERE {condition}"
-                ),
-                params,
-            )
-            deleted = connection.execute(
-                sa.text(f"DELETE FROM finetune_baselines WHERE {condition}"), params
-            ).rowcount
-            assert deleted == 1, deleted
-    finally:
-        engine.dispose()
+    parked = f"CREATE TABLE parked AS SELECT * FROM finetune_baselines WHERE {condition}"
+    _execute(url, parked, **params)
+    deleted = _execute(url, f"DELETE FROM finetune_baselines WHERE {condition}", **params)
+    assert deleted == 1, deleted
 
 
 def _unpark_row(url: URL) -> None:

@@ -30,16 +30,16 @@ from econ_obs.core.readers import (
     BINANCE_COLUMNS,
     CLOSE_TIME_NAME,
     parse_timestamps,
+    read_klines_bytes,
     read_klines_csv,
-    read_zip_member,
 )
 
 _OPEN_TIME_NAME = BINANCE_COLUMNS[0]
 _NUMBER_COLUMNS = tuple(c for c in BINANCE_COLUMNS if c not in (_OPEN_TIME_NAME, CLOSE_TIME_NAME))
-_DUMP_SUFFIXES = (".zip", ".csv")
 # After "<CRYPTO>-<timeframe>": -YYYY-MM (a monthly dump) or -YYYY-MM-DD (a daily one).
-_DUMP_PERIOD = r"-(\d{4})-(\d{2})(?:-(\d{2}))?(\.zip|\.csv)"
 _FILE_SUFFIXES = {"ohlcv_csv": (".csv", ".parquet"), "binance_klines": (".zip", ".csv")}
+_DUMP_SUFFIXES = _FILE_SUFFIXES["binance_klines"]
+_DUMP_PERIOD = r"-(\d{4})-(\d{2})(?:-(\d{2}))?(" + "|".join(map(re.escape, _DUMP_SUFFIXES)) + ")"
 
 
 def dump_pattern(crypto: str, timeframe: str) -> str:
@@ -121,10 +121,7 @@ def _near_misses(folder: Path, crypto: str) -> str:
 def _read_dump(path: Path) -> pd.DataFrame:
     """One dump file's rows: times as UTC datetimes, every other column a float (NaN if not a
     number); its values and time order checked, errors naming the file and row."""
-    if path.suffix == ".zip":
-        data, source = read_zip_member(path)
-    else:
-        data, source = path.read_bytes(), str(path)
+    data, source = read_klines_bytes(path)
     raw = read_klines_csv(data, source, as_text=False)  # half the time of text cells
     opens = parse_timestamps(raw[_OPEN_TIME_NAME], source)
     columns: dict[str, object] = {_OPEN_TIME_NAME: opens}

@@ -50,9 +50,9 @@ from econ_obs.core.readers import (
     TIMESTAMP_NAMES,
     column_key,
     parse_timestamps,
+    read_klines_bytes,
     read_klines_csv,
     read_table,
-    read_zip_member,
 )
 
 __all__ = [
@@ -240,10 +240,7 @@ def load_binance_klines(
     path = Path(path)
     if not path.is_file():
         raise MarketDataError(f"{path}: file not found; check the data path for {crypto}")
-    if path.suffix.lower() == ".zip":
-        data, source = read_zip_member(path)
-    else:
-        data, source = path.read_bytes(), str(path)
+    data, source = read_klines_bytes(path)
     return bars_from_frame(read_klines_csv(data, source), crypto, source, checks)
 
 

@@ -253,6 +253,13 @@ def read_klines_csv(data: bytes, source: str, *, as_text: bool = True) -> pd.Dat
     return raw
 
 
+def read_klines_bytes(path: Path) -> tuple[bytes, str]:
+    """Return a klines dump's csv bytes and its source name: a .zip's one member, or the file."""
+    if path.suffix.lower() == ".zip":
+        return read_zip_member(path)
+    return path.read_bytes(), str(path)
+
+
 def read_zip_member(path: Path) -> tuple[bytes, str]:
     """Return the bytes of the one .csv inside a zip, and its name as path:member."""
     try:
