@@ -42,6 +42,20 @@ def test_migrations_apply_on_an_empty_database_and_record_checksums(empty_engine
         assert recorded[migration.name] == hashlib.sha256(migration.path.read_bytes()).hexdigest()
 
 
+def test_the_null_array_is_stored_out_of_line_uncompressed(empty_engine):
+    """009: pglz, which saves nothing on a thousand doubles, is never tried on the array."""
+    migrate(empty_engine)
+    with empty_engine.connect() as connection:
+        storage = connection.execute(
+            sa.text(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = 'finetune_results'::regclass"
+                " AND attname = 'matched_null_net_returns'"
+            )
+        ).scalar_one()
+
+    assert storage == "e"  # EXTERNAL (the array type's default is "x", EXTENDED: compressed)
+
+
 def test_a_second_migrate_is_a_no_op(empty_engine):
     migrate(empty_engine)
     with empty_engine.connect() as connection:
