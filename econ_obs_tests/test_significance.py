@@ -3,6 +3,7 @@ dense per-bar series, each checked against the one accounting function or a publ
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -219,11 +220,22 @@ def test_matched_null_params_refuse_bad_counts(bad):
         MatchedNullParams(n_perms=bad)
 
 
-@pytest.mark.parametrize("start", ["2020-01-01", "2020-01-01 00:00:00.5"])
-def test_the_stored_equity_curve_writes_each_sampled_bar_as_str_of_its_time(start):
+@pytest.mark.parametrize(
+    ("start", "tz"),
+    [
+        ("2020-01-01", "UTC"),
+        ("2020-01-01 00:00:00.5", "UTC"),
+        ("1969-12-31 22:00", "UTC"),  # before the epoch: negative nanoseconds
+        ("2020-01-01", None),
+        ("2020-03-29", "Europe/Paris"),  # the offset changes inside the window
+        ("2020-01-01", datetime.timezone.utc),
+        ("2020-01-01", "Etc/UTC"),
+    ],
+)
+def test_the_stored_equity_curve_writes_each_sampled_bar_as_str_of_its_time(start, tz):
     from econ_obs.store.significance import equity_json
 
-    times = pd.date_range(start, periods=500, freq="1h", tz="UTC")
+    times = pd.date_range(start, periods=500, freq="1h", tz=tz)
     bars = np.sort(np.random.default_rng(3).choice(500, size=40, replace=False))
     equity = np.random.default_rng(4).normal(1.0, 0.1, size=40)
 

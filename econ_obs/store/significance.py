@@ -118,13 +118,29 @@ def significance_columns(assessment: Assessment) -> dict:
     }
 
 
+# What str(Timestamp) writes after the seconds, by time zone: nothing for naive times.
+_UTC_NAMES = frozenset({"UTC", "utc", "Etc/UTC"})
+
+
+def _offset_suffix(index: pd.DatetimeIndex) -> str | None:
+    if index.tz is None:
+        return ""
+    return "+00:00" if str(index.tz) in _UTC_NAMES else None
+
+
 def equity_time_texts(times: Sequence, bars: np.ndarray) -> list[str]:
     """Return the text of each sampled bar's time, as str(Timestamp) writes it."""
     picked = pd.DatetimeIndex(times)[np.asarray(bars, dtype=np.int64)]
-    whole_seconds = not (picked.as_unit("ns").asi8 % 1_000_000_000).any()
-    # str(Timestamp) of each, vectorised: the same text whenever there are no fractions of a
-    # second (astype(str) writes milliseconds where str writes microseconds).
-    return picked.astype(str).tolist() if whole_seconds else [str(t) for t in picked]
+    nanoseconds = picked.as_unit("ns").asi8
+    if (nanoseconds % 1_000_000_000).any():  # str writes microseconds, astype milliseconds
+        return [str(t) for t in picked]
+    suffix = _offset_suffix(picked)
+    if suffix is None:  # another zone: its own offset per time, as pandas writes it
+        return picked.astype(str).tolist()
+    # UTC or naive whole seconds, the bars' usual case: numpy writes the wall-clock time in C
+    # ("2024-01-01T00:00:00"), ten times faster than pandas' astype(str) of a tz-aware index.
+    wall_clock = np.datetime_as_string(nanoseconds.astype("datetime64[ns]"), unit="s")
+    return [f"{text[:10]} {text[11:]}{suffix}" for text in wall_clock.tolist()]
 
 
 def equity_json(
