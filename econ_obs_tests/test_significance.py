@@ -272,3 +272,17 @@ def test_a_slices_curves_share_their_time_texts_and_two_slices_never_mix():
             )
     first, second = (slice_equity_json(s, bars, np.ones(len(bars)))["time"] for s in slices)
     assert first != second  # same bars, other window: other times
+
+
+def test_the_matched_null_summary_is_each_statistic_of_its_net_returns():
+    """mean, p05 and p95 are made once with the null (one percentile call for both): each is
+    exactly what numpy gives for it alone."""
+    from econ_obs.core.assessment import MatchedNull
+
+    null = np.random.default_rng(11).standard_t(3, size=1000) * 0.02
+    matched = MatchedNull(n_perms=1000, seed=7, net_returns=null, p_value=0.5)
+
+    assert matched.mean == float(null.mean())
+    assert matched.p05 == float(np.percentile(null, 5))
+    assert matched.p95 == float(np.percentile(null, 95))
+    assert type(matched.p05) is float and matched.p05 < matched.mean < matched.p95

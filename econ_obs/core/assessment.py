@@ -11,7 +11,7 @@ accounting function on the slice's test window, then assessed against
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,18 +52,16 @@ class MatchedNull:
     seed: int
     net_returns: np.ndarray
     p_value: float | None
+    # The summary the row stores, made with the null (both percentiles in one sort).
+    mean: float = field(init=False)
+    p05: float = field(init=False)
+    p95: float = field(init=False)
 
-    @property
-    def mean(self) -> float:
-        return float(self.net_returns.mean())
-
-    @property
-    def p05(self) -> float:
-        return float(np.percentile(self.net_returns, 5))
-
-    @property
-    def p95(self) -> float:
-        return float(np.percentile(self.net_returns, 95))
+    def __post_init__(self) -> None:
+        p05, p95 = np.percentile(self.net_returns, [5, 95]).tolist()
+        object.__setattr__(self, "mean", float(self.net_returns.mean()))
+        object.__setattr__(self, "p05", p05)
+        object.__setattr__(self, "p95", p95)
 
 
 @dataclass(frozen=True)
