@@ -4,6 +4,7 @@ cli_report.py; every verb is registered here, in the order --help lists them).""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -57,6 +58,25 @@ def _run_checks(config: SweepConfig, database_url: URL) -> dict[str, list[dict]]
     return {name: rows for name, rows in read_database(database_url, read).items() if rows}
 
 
+# Young objects a cyclic collection of the first generation waits for (Python's default: 700).
+_GC_FIRST_GENERATION_THRESHOLD = 10_000
+
+
+def _settle_long_lived_objects() -> None:
+    """Keep the cyclic garbage collector off what lives for the whole command.
+
+    The definitions, Dagster's modules and the instance are made once and kept; frozen, no
+    later full collection walks them again (those walks were about 5 % of a 240-partition
+    sweep). The stages allocate many short-lived containers (events, rows, metadata): a larger
+    first-generation threshold collects them in fewer, larger passes. Memory is unchanged:
+    reference counting still frees every object that is not in a cycle at once.
+    """
+    gc.collect()
+    gc.freeze()
+    _, *older = gc.get_threshold()
+    gc.set_threshold(_GC_FIRST_GENERATION_THRESHOLD, *older)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from econ_obs.definitions import build_definitions, default_resources
     from econ_obs.defs.sweep import raise_input_error, run_sweep, sweep_plan
@@ -95,6 +115,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 print(f"dagster run {run.run_id[:8]} marked CANCELED", file=sys.stderr)
 
         forget_end_runs = on_hard_stop(end_runs)
+        _settle_long_lived_objects()
         try:
             outcomes = run_sweep(
                 [*assets, *defs.asset_checks],
