@@ -6,15 +6,19 @@ sweep's wall time is its stages' time as `econ-obs sweep` prints it ("materialis
 every Dagster run, step, event, check and row write, without Python start-up or the report
 printed afterwards. Its compute is the same partitions' domain work done here, in this process,
 by calling the pure functions the assets call with no Dagster and no database: market data
-load, feature slices, baselines, model evaluation and significance, and the report's roll-up,
-figures and HTML drawn from the sweep's own rows (read from its database untimed, matplotlib
-already imported). Orchestration is the rest: wall - compute, that is Dagster's runs, steps
-and events, and every PostgreSQL read and write.
+load, feature slices, baselines, model evaluation and significance; and the report's roll-up,
+figures and HTML drawn from the sweep's own rows in a fresh process, as the sweep's process
+draws them, matplotlib's import included (report_compute.py; the rows are read untimed).
+Orchestration is the rest: wall - compute, that is Dagster's runs, steps and events, and
+every PostgreSQL read and write.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,13 +34,8 @@ from econ_obs.core.accounting import CostBasis, trades_from_positions
 from econ_obs.core.assessment import Trades, assess_cell, sampled_equity
 from econ_obs.core.backtest import build_feature_slices, evaluate_baselines, variant_positions
 from econ_obs.core.matched_null import PlacementCache, matched_seed
-from econ_obs.core.rollup import rollup
 from econ_obs.core.sample_data import SAMPLE_CRYPTOS
-from econ_obs.defs.checks import expected_keys
-from econ_obs.report.figures import report_figures
-from econ_obs.report.html import figures_markdown, render_html
-from econ_obs.store.database import make_engine, resolve_database_url, with_database
-from econ_obs.store.report_data import load_report_data
+from econ_obs.store.database import DATABASE_ENV_VAR, render, resolve_database_url, with_database
 
 # At most this share of a sweep's wall time may be orchestration (wall - compute).
 MAX_ORCHESTRATION_SHARE = 0.40
@@ -138,25 +137,20 @@ def compute_seconds(config: SweepConfig) -> float:
     return time.perf_counter() - started
 
 
-def report_seconds(config: SweepConfig, app_url: URL) -> float:
+def report_seconds(config_path: Path, app_url: URL) -> float:
     """Return the seconds the sweep_report asset's pure work takes on the sweep's stored rows:
-    roll-up, figures and HTML (the rows are read first, untimed: that read is orchestration)."""
-    engine = make_engine(app_url)
-    try:
-        with engine.connect() as connection:
-            data = load_report_data(
-                connection, config.run_id, config.strategy, expected_keys(config)
-            )
-    finally:
-        engine.dispose()
-    import matplotlib.pyplot  # noqa: F401  (imported once per process; the drawing is timed)
-
-    started = time.perf_counter()
-    rollup(data.rows.to_dict("records"))
-    figures = report_figures(data)
-    figures_markdown(figures)
-    render_html(data, figures)
-    return time.perf_counter() - started
+    roll-up, figures and HTML, matplotlib's import included, in a fresh process
+    (econ_obs.bench.report_compute says why)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "econ_obs.bench.report_compute", str(config_path)],
+        env={**os.environ, DATABASE_ENV_VAR: render(app_url)},  # not on the command line
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"timing the report failed: {done.stderr.strip()[-2000:]}")
+    return float(done.stdout.split()[-1])
 
 
 def measure(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
@@ -166,7 +160,7 @@ def measure(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
     case = SweepCase(f"synthetic {sweep.n_partitions}", config_path, float("inf"), {})
     report: list[float] = []
     done = run_sweep_process(
-        case, server_url, after=lambda app_url: report.append(report_seconds(config, app_url))
+        case, server_url, after=lambda app_url: report.append(report_seconds(config_path, app_url))
     )
     found = _MATERIALISED.search(done.stdout)
     wall = float(found[1]) if found else done.seconds
