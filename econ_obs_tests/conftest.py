@@ -177,12 +177,20 @@ def dagster_database_url(make_database) -> URL:
 
 @pytest.fixture
 def instance(dagster_database_url: URL, tmp_path):
-    """A Dagster instance on PostgreSQL storage (dagster-postgres), wiped for each test."""
+    """A Dagster instance on the PostgreSQL storages dagster.yaml names (dagster-postgres' run
+    and schedule storage, our batching event log storage), wiped for each test."""
     import dagster as dg
+    import yaml
 
+    from econ_obs.paths import dagster_yaml_file
     from econ_obs.store.database import render
 
-    overrides = {"storage": {"postgres": {"postgres_url": render(dagster_database_url)}}}
+    configured = yaml.safe_load(dagster_yaml_file().read_text(encoding="utf-8"))
+    url = {"postgres_url": render(dagster_database_url)}
+    overrides = {
+        name: {**configured[name], "config": url}
+        for name in ("run_storage", "event_log_storage", "schedule_storage")
+    }
     with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as test_instance:
         test_instance.wipe()
         with no_current_dagster_instance():

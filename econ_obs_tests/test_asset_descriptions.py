@@ -148,10 +148,17 @@ OWN_FILES = sorted(
 )
 
 
+# The one module allowed Dagster's private modules: the event log storage that batches planned
+# events subclasses dagster-postgres' and checks, when it is built, that what it calls is still
+# there (its docstring says why and how to go back to plain dagster-postgres).
+PRIVATE_DAGSTER_ALLOWED = {"econ_obs/store/dagster_event_log.py"}
+
+
 def test_the_dagster_layer_uses_public_apis_only():
     root = Path(__file__).resolve().parents[1]
+    assert PRIVATE_DAGSTER_ALLOWED <= set(OWN_FILES)  # an exception that names a real file
     for name in OWN_FILES:
         text = (root / name).read_text(encoding="utf-8")
-        assert "dagster._" not in text, name
+        assert name in PRIVATE_DAGSTER_ALLOWED or "dagster._" not in text, name
         assert "get_event_records" not in text, name
         assert "catch_warnings" not in text, name
