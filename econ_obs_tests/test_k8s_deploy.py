@@ -20,7 +20,8 @@ from dagster_k8s.job import (
     get_k8s_job_name,
     get_user_defined_k8s_config,
 )
-from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from kubernetes.client import ApiClient
 
 from econ_obs.definitions import STORAGE_DIR_ENV_VAR
@@ -32,6 +33,7 @@ from econ_obs.sizing import (
     k8s_config_for_profile,
     step_k8s_tags,
 )
+from econ_obs.store.dagster_event_log import BatchingPostgresEventLogStorage
 from econ_obs.store.database import DAGSTER_DATABASE_ENV_VAR, DATABASE_ENV_VAR, render
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "k8s"
@@ -97,11 +99,24 @@ def test_k8s_run_launcher_schema_refuses_a_misspelt_key():
         _validated(K8sRunLauncher.config_type(), config)
 
 
-def test_postgres_storage_schema_accepts_the_instance_storage(monkeypatch):
+@pytest.mark.parametrize(
+    ("name", "storage_class"),
+    [
+        ("run_storage", PostgresRunStorage),
+        ("event_log_storage", BatchingPostgresEventLogStorage),
+        ("schedule_storage", PostgresScheduleStorage),
+    ],
+)
+def test_each_storage_class_accepts_its_instance_config(monkeypatch, name, storage_class):
+    """The three storages the instance names, each in the schema of the class it names; the
+    event log is ours (it batches planned events), the other two are dagster-postgres'."""
     monkeypatch.setenv(DAGSTER_DATABASE_ENV_VAR, FAKE_URL)
-    storage = _yaml("dagster.yaml")["storage"]["postgres"]
-    assert storage == {"postgres_url": {"env": DAGSTER_DATABASE_ENV_VAR}}
-    assert _validated(DagsterPostgresStorage.config_type(), storage)["postgres_url"] == FAKE_URL
+    configured = _yaml("dagster.yaml")[name]
+    module = importlib.import_module(configured["module"])
+    assert getattr(module, configured["class"]) is storage_class
+    assert configured["config"] == {"postgres_url": {"env": DAGSTER_DATABASE_ENV_VAR}}
+    validated = _validated(storage_class.config_type(), configured["config"])
+    assert validated["postgres_url"] == FAKE_URL
 
 
 _KUBECONFIG = """
