@@ -43,6 +43,8 @@ MAX_ORCHESTRATION_SHARE = 0.40
 MAX_LINEAR_RATIO = 1.10
 # Folds of 300 test bars after 2000 train bars: 50 folds fit the sample's 17,520 bars.
 TRAIN_BARS, TEST_BARS, PURGE_BARS = 2000, 300, 24
+# Each sweep and its compute are measured this many times; the best of each figure is kept.
+ROUNDS = 2
 _MATERIALISED = re.compile(r"materialised in ([0-9.]+)s")
 
 
@@ -153,8 +155,8 @@ def report_seconds(config_path: Path, app_url: URL) -> float:
     return float(done.stdout.split()[-1])
 
 
-def measure(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
-    """Run the sweep through `econ-obs sweep`, then its compute here; return both."""
+def measure_once(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
+    """Run the sweep through `econ-obs sweep`, then its compute; return both."""
     config_path = sweep.write_config(folder)
     config = load_sweep_config(config_path)
     case = SweepCase(f"synthetic {sweep.n_partitions}", config_path, float("inf"), {})
@@ -174,6 +176,21 @@ def measure(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
     )
 
 
+def measure(sweep: SyntheticSweep, folder: Path, server_url) -> Measurement:
+    """Measure the sweep ROUNDS times, each time its sweep then its compute; return each
+    figure's best (lowest) round: on a shared machine a round can run a third slower throughout,
+    and the best of each is the closest to what the code itself costs, wall and compute alike."""
+    rounds = [measure_once(sweep, folder, server_url) for _ in range(ROUNDS)]
+    return Measurement(
+        sweep.n_partitions,
+        min(m.process_seconds for m in rounds),
+        min(m.wall_seconds for m in rounds),
+        min(m.compute_seconds for m in rounds),
+        min(m.report_seconds for m in rounds),
+        max((m.returncode for m in rounds), key=abs),  # a failed round fails the measurement
+    )
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -181,6 +198,7 @@ def _verdict(ok: bool) -> str:
 def main() -> bool:
     """Print the orchestration table and its targets; return True when every target passes."""
     server_url = with_database(resolve_database_url(), "postgres")
+    print(f"each figure the best of {ROUNDS} rounds (a sweep, then its compute)")
     print(
         f"{'sweep':<26} {'process s':>9} {'wall s':>8} {'compute s':>9} {'report s':>8} "
         f"{'orch s':>8} {'orch %':>7} {'s/part':>8}"
