@@ -228,7 +228,7 @@ def test_matched_null_params_refuse_bad_counts(bad):
         ("1969-12-31 22:00", "UTC"),  # before the epoch: negative nanoseconds
         ("2020-01-01", None),
         ("2020-03-29", "Europe/Paris"),  # the offset changes inside the window
-        ("2020-01-01", datetime.timezone.utc),
+        ("2020-01-01", datetime.UTC),
         ("2020-01-01", "Etc/UTC"),
     ],
 )
