@@ -18,7 +18,7 @@ from econ_obs.store.results import (
     RESULTS_TABLE,
     SEEDS_TABLE,
     refresh_statistics,
-    seed_rows,
+    seed_block,
 )
 from econ_obs_tests.test_results_store import BASIS, baselines, results
 
@@ -39,7 +39,7 @@ def _write_keys(engine, n_keys: int) -> None:
     for fold_id in range(n_keys):
         basis = replace(BASIS, fold_id=fold_id)
         replace_partition(
-            engine, BASELINES_TABLE, basis, baselines(basis, "w"), seed_rows(basis, _SEEDS)
+            engine, BASELINES_TABLE, basis, baselines(basis, "w"), seed_block(basis, _SEEDS)
         )
         replace_partition(engine, RESULTS_TABLE, basis, results(basis, "w"))
 

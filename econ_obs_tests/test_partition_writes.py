@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from econ_obs.store.partition_writes import PartitionRows, replace_partition, replace_partitions
+from econ_obs.store.pg_binary import ColumnBlock
 from econ_obs.store.report import stored_baseline_net_returns
 from econ_obs.store.results import (
     _TABLES,
@@ -25,6 +26,7 @@ from econ_obs.store.results import (
     SEED_COLUMNS,
     SEEDS_TABLE,
     result_row,
+    seed_block,
     seed_rows,
 )
 from econ_obs.store.significance import stored_baseline_returns, stored_seed_net_returns
@@ -216,7 +218,9 @@ def test_seeds_read_back_exactly(engine):
         "n_trades": list(range(len(AWKWARD_FLOATS) + 1)),
     }
     seeds = seed_rows(BASIS, per_seed)
-    replace_partition(engine, BASELINES_TABLE, BASIS, baselines(BASIS, "seeds"), seeds)
+    replace_partition(
+        engine, BASELINES_TABLE, BASIS, baselines(BASIS, "seeds"), seed_block(BASIS, per_seed)
+    )
     query = sa.text(
         f"SELECT {', '.join(SEED_COLUMNS)} FROM {SEEDS_TABLE} ORDER BY seed"  # constants
     )
@@ -258,7 +262,7 @@ def test_a_non_finite_value_is_still_refused_and_the_old_rows_kept(
 
 def test_a_nan_seed_is_refused_with_its_baselines(engine):
     replace_partition(engine, BASELINES_TABLE, BASIS, baselines(BASIS, "old"))
-    seeds = seed_rows(BASIS, {"net_return": [0.1, NAN], "sharpe": [1.0, 1.0], "n_trades": [1, 2]})
+    seeds = seed_block(BASIS, {"net_return": [0.1, NAN], "sharpe": [1.0, 1.0], "n_trades": [1, 2]})
 
     with pytest.raises(sa.exc.IntegrityError, match="ck_finetune_random_seed_values"):
         replace_partition(engine, BASELINES_TABLE, BASIS, baselines(BASIS, "new"), seeds)
@@ -353,7 +357,8 @@ def test_many_partitions_read_back_as_each_one_alone(engine):
             "sharpe": [1.0] * 3,
             "n_trades": [1] * 3,
         }
-        seeds = seed_rows(basis, per_seed)[::-1]  # written out of seed order
+        block = seed_block(basis, per_seed)  # written out of seed order:
+        seeds = ColumnBlock(block.constants, {k: v[::-1] for k, v in block.arrays.items()})
         replace_partition(engine, BASELINES_TABLE, basis, baselines(basis, "w", n), seeds)
     unwritten = replace(BASIS, crypto="ETHUSDT")
     asked = [bases[2], unwritten, bases[0], bases[1], bases[0]]
@@ -374,3 +379,95 @@ def test_many_partitions_read_back_as_each_one_alone(engine):
     assert many[0].baseline_net_returns == dict.fromkeys(("buy_and_hold", "random", "naive"), 2)
     assert many[1].seed_net_returns.shape == (0,)
     assert many[1].baseline_net_returns == {}
+
+
+@pytest.mark.parametrize(
+    ("per_seed", "message"),
+    [
+        (
+            {"net_return": [0.1, 0.2], "sharpe": [1.0, 1.0], "n_trades": [1, 2.5]},
+            r"finetune_random_seeds\.n_trades cannot hold 2\.5 \(row 1 of its block\): not a whole",
+        ),
+        (
+            {"net_return": [0.1, 0.2], "sharpe": [1.0, 1.0], "n_trades": [1, NAN]},
+            r"finetune_random_seeds\.n_trades cannot hold nan \(row 1 of its block\)",
+        ),
+        (
+            {"net_return": [0.1, 0.2], "sharpe": [1.0, 1.0], "n_trades": [1, 2**31]},
+            r"n_trades cannot hold 2147483648 \(row 1 of its block\): out of range for integer",
+        ),
+        (
+            {"net_return": [0.1, 0.2], "sharpe": [1.0], "n_trades": [1, 2]},
+            r"a block for finetune_random_seeds has array columns of lengths \[1, 2\]",
+        ),
+        (
+            {"net_return": ["0.1", "0.2"], "sharpe": [1.0, 1.0], "n_trades": [1, 2]},
+            r"finetune_random_seeds\.net_return cannot hold a <U3 array",
+        ),
+    ],
+)
+def test_a_seed_block_that_cannot_be_written_is_refused_in_one_line_and_nothing_changes(
+    engine, per_seed, message
+):
+    """The seeds go in by column (copy_blocks): a fractional, non-finite or too large count,
+    columns of unequal length or text for a number stop the write with one line naming the
+    column, and the partition's earlier baselines and seeds stay."""
+    old = {"net_return": [0.5], "sharpe": [2.0], "n_trades": [3]}
+    replace_partition(
+        engine, BASELINES_TABLE, BASIS, baselines(BASIS, "old"), seed_block(BASIS, old)
+    )
+
+    with pytest.raises(ValueError, match=message) as refused:
+        replace_partition(
+            engine, BASELINES_TABLE, BASIS, baselines(BASIS, "new"), seed_block(BASIS, per_seed)
+        )
+
+    assert "\n" not in str(refused.value)
+    assert stored(engine, BASELINES_TABLE) == [("old", 0.1)] * 3
+    with engine.connect() as connection:
+        seeds = connection.execute(sa.text(f"SELECT seed, n_trades FROM {SEEDS_TABLE}")).all()
+    assert seeds == [(0, 3)]
+
+
+def test_a_block_of_whole_float_counts_writes_the_counts(engine):
+    """The random baseline keeps its per-seed counts in a float array: whole values go in as
+    the integers they are."""
+    per_seed = {"net_return": [0.1, -0.2], "sharpe": [1.0, -1.0], "n_trades": np.array([4.0, 0.0])}
+    replace_partition(
+        engine, BASELINES_TABLE, BASIS, baselines(BASIS, "w"), seed_block(BASIS, per_seed)
+    )
+    with engine.connect() as connection:
+        back = [
+            row._asdict()
+            for row in connection.execute(
+                sa.text(f"SELECT {', '.join(SEED_COLUMNS)} FROM {SEEDS_TABLE} ORDER BY seed")
+            )
+        ]
+    assert back == seed_rows(BASIS, per_seed)
+    assert [type(row["n_trades"]) for row in back] == [int, int]
+
+
+def test_a_seed_block_is_the_same_copy_bytes_as_its_rows_one_by_one():
+    """copy_blocks' encoding of a partition's seeds is byte for byte what copy_rows makes of
+    the same rows as dicts: -0.0, the smallest subnormal, the largest double, a long key."""
+    from econ_obs.store.pg_binary import _FIELDS, _block_data, _copy_data
+
+    types = {
+        **dict.fromkeys(("run_id", "strategy", "crypto"), "text"),
+        **dict.fromkeys(("fold_id", "cost_bps", "seed", "n_trades"), "integer"),
+        **dict.fromkeys(("slippage_bps", "net_return", "sharpe"), "double precision"),
+    }
+    columns = list(SEED_COLUMNS)
+    basis = replace(BASIS, crypto="1000PEPEUSDT", run_id="r" * 300)
+    per_seed = {
+        "net_return": [-0.0, *AWKWARD_FLOATS],
+        "sharpe": [*reversed(AWKWARD_FLOATS), 5e-324],
+        "n_trades": np.arange(len(AWKWARD_FLOATS) + 1, dtype=np.float64) * 7,
+    }
+    rows = _copy_data(
+        SEEDS_TABLE, columns, [_FIELDS[types[c]] for c in columns], seed_rows(basis, per_seed)
+    )
+    block = _block_data(SEEDS_TABLE, columns, types, seed_block(basis, per_seed))
+
+    header, trailer = 19, 2  # COPY's signature, flags and extension length; its end marker
+    assert rows[header:-trailer] == block

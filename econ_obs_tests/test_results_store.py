@@ -23,7 +23,7 @@ from econ_obs.store.results import (
     PartitionWriteError,
     baseline_row,
     result_row,
-    seed_rows,
+    seed_block,
 )
 
 BASIS = PartitionBasis(
@@ -266,7 +266,7 @@ def test_the_gap_figures_are_stored_on_both_tables(engine):
 def test_two_slippages_keep_their_own_seed_rows(engine):
     other = replace(BASIS, slippage_bps=4.0)
     for basis in (BASIS, other):
-        seeds = seed_rows(
+        seeds = seed_block(
             basis, {"net_return": [0.1, 0.2], "sharpe": [1.0, 2.0], "n_trades": [1, 2]}
         )
         replace_partition(engine, BASELINES_TABLE, basis, baselines(basis, "x"), seeds)

@@ -9,15 +9,16 @@ from econ_obs.core.assessment import Assessment, Trades
 from econ_obs.core.baselines import BaselineResult
 from econ_obs.core.models import ModelVariant
 from econ_obs.defs.result_partitions import ResultPartition, equity_of, slice_equity_json
-from econ_obs.store.results import baseline_row, result_row, seed_rows
+from econ_obs.store.pg_binary import ColumnBlock
+from econ_obs.store.results import baseline_row, result_row, seed_block
 from econ_obs.store.significance import significance_columns
 
 
 def baseline_rows_for(
     part: ResultPartition, results: Sequence[BaselineResult], dagster_run_id: str
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict], ColumnBlock]:
     """Return the partition's baseline rows (buy_and_hold with its equity curve) and the
-    random baseline's per-seed rows."""
+    random baseline's per-seed rows, by column."""
     hold = Trades(np.array([0]), np.array([part.feature_slice.price_path.n_bars - 1]))
     curves = {"buy_and_hold": equity_of(part.feature_slice, hold, part.cost)}
     rows = [
@@ -32,7 +33,7 @@ def baseline_rows_for(
         for r in results
     ]
     (random_row,) = [r for r in results if r.per_seed is not None]
-    return rows, seed_rows(part.basis, random_row.per_seed)
+    return rows, seed_block(part.basis, random_row.per_seed)
 
 
 def model_rows_for(

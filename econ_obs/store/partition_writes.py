@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from econ_obs.core.baselines import BASELINE_TYPES
 from econ_obs.store.database import describe, first_line
-from econ_obs.store.pg_binary import copy_rows
+from econ_obs.store.pg_binary import ColumnBlock, copy_blocks, copy_rows
 from econ_obs.store.results import (
     _TABLES,
     BASELINES_TABLE,
@@ -43,7 +43,7 @@ class PartitionRows:
 
     basis: PartitionBasis
     rows: Sequence[dict]
-    random_seeds: Sequence[dict] | None = None
+    random_seeds: ColumnBlock | None = None  # results.seed_block
 
 
 def _check(table: str, write: PartitionRows) -> None:
@@ -76,20 +76,20 @@ def replace_partitions(engine: Engine, table: str, writes: Sequence[PartitionRow
     for write in writes:
         _check(table, write)
     keys = [tuple(write.basis.as_row()[c] for c in KEY_COLUMNS) for write in writes]
-    targets = [(table, [row for write in writes for row in write.rows])]
+    targets = [(table, [row for write in writes for row in write.rows], copy_rows)]
     if any(write.random_seeds is not None for write in writes):
-        seeds = [row for write in writes for row in write.random_seeds or ()]
-        targets.append((SEEDS_TABLE, seeds))
+        seeds = [write.random_seeds for write in writes if write.random_seeds is not None]
+        targets.append((SEEDS_TABLE, seeds, copy_blocks))
     lock_keys = sorted(f"{table}|{write.basis.describe()}" for write in writes)
     try:
         with engine.begin() as connection:
             connection.execute(_LOCKS, {"lock_keys": lock_keys})
-            for target_table, rows in targets:
+            for target_table, rows, copy in targets:
                 target = _TABLES[target_table]
                 key_of = sa.tuple_(*(target.c[c] for c in KEY_COLUMNS))
                 connection.execute(sa.delete(target).where(key_of.in_(keys)))
                 if rows:
-                    copy_rows(connection, target_table, target.c.keys(), rows)
+                    copy(connection, target_table, target.c.keys(), rows)
     except DBAPIError as error:
         if not error.connection_invalidated and not isinstance(error, sa.exc.OperationalError):
             raise

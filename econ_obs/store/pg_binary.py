@@ -17,6 +17,7 @@ import io
 import numbers
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -168,6 +169,109 @@ def copy_rows(
     if unknown:
         raise ValueError(f"{table} has no columns {sorted(unknown)}")
     data = _copy_data(table, columns, _encoders(connection, table, columns), rows)
+    _copy_in(connection, table, columns, data)
+
+
+@dataclass(frozen=True)
+class ColumnBlock:
+    """Rows given by column: `constants` hold one value for every row, `arrays` one value per
+    row (numpy arrays or sequences, all of one length). The random baseline's seeds of one
+    partition are such a block: its key once, then seed, net_return, sharpe and n_trades."""
+
+    constants: dict[str, object]
+    arrays: dict[str, object]
+
+
+# A block's per-row field layout by column type: the field's length, then its value.
+_BLOCK_VALUES = {
+    "integer": (4, np.dtype(">i4")),
+    "bigint": (8, np.dtype(">i8")),
+    "double precision": (8, np.dtype(">f8")),
+}
+
+
+def _block_values(table: str, column: str, kind: str, values: object) -> np.ndarray:
+    """Return one array column as the type its COPY field holds; a fractional or non-finite
+    value for an integer column names the column, as a row's would."""
+    array = np.asarray(values)
+    if kind == "double precision":
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{table}.{column} cannot hold a {array.dtype} array")
+        return array.astype(np.float64)
+    if array.dtype.kind == "f":
+        bad = np.flatnonzero(~(np.isfinite(array) & (array == np.round(array))))
+        if bad.size:
+            row = int(bad[0])
+            raise ValueError(
+                f"{table}.{column} cannot hold {array[row].item()!r} (row {row} of its block):"
+                " not a whole number"
+            )
+    elif array.dtype.kind not in "iu":
+        raise ValueError(f"{table}.{column} cannot hold a {array.dtype} array")
+    limits = np.iinfo(_BLOCK_VALUES[kind][1])
+    bad = np.flatnonzero((array < limits.min) | (array > limits.max))
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(
+            f"{table}.{column} cannot hold {array[row].item()!r} (row {row} of its block):"
+            f" out of range for {kind}"
+        )
+    return array.astype(_BLOCK_VALUES[kind][1])
+
+
+def _block_data(table: str, columns: list[str], types: dict[str, str], block: ColumnBlock):
+    """Return a block's rows in COPY's binary format, built as one numpy record per row."""
+    lengths = {len(values) for values in block.arrays.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"a block for {table} has array columns of lengths {sorted(lengths)}")
+    (n_rows,) = lengths
+    fields: list[tuple] = [("field_count", ">i2")]
+    values: dict[str, object] = {"field_count": len(columns)}
+    for index, column in enumerate(columns):
+        kind = types[column]
+        if column in block.constants:
+            value = block.constants[column]
+            try:
+                encoded = _NULL_FIELD if value is None else _FIELDS[kind](value)
+            except (TypeError, ValueError, struct.error) as error:
+                raise ValueError(f"{table}.{column} cannot hold {value!r:.80}: {error}") from None
+            fields.append((f"c{index}", "u1", (len(encoded),)))
+            values[f"c{index}"] = np.frombuffer(encoded, dtype=np.uint8)
+            continue
+        if kind not in _BLOCK_VALUES:
+            raise TypeError(f"{table}.{column} ({kind}) can only be a constant of a block")
+        size, dtype = _BLOCK_VALUES[kind]
+        fields += [(f"n{index}", ">i4"), (f"v{index}", dtype)]
+        values[f"n{index}"] = size
+        values[f"v{index}"] = _block_values(table, column, kind, block.arrays[column])
+    records = np.empty(n_rows, dtype=np.dtype(fields))
+    for name, value in values.items():
+        records[name] = value
+    return records.tobytes()
+
+
+def copy_blocks(
+    connection: Connection, table: str, columns_of: Sequence[str], blocks: Sequence[ColumnBlock]
+) -> None:
+    """COPY the rows of `blocks` into `table` in the connection's transaction, as copy_rows
+    would copy the same rows given one dict each, without making a dict or a field at a time:
+    numeric columns go in as arrays. Every block names the same columns."""
+    names = {*blocks[0].constants, *blocks[0].arrays}
+    columns = [c for c in columns_of if c in names]
+    if names - set(columns):
+        raise ValueError(f"{table} has no columns {sorted(names - set(columns))}")
+    for block in blocks:
+        if {*block.constants, *block.arrays} != names:
+            raise ValueError(f"a block for {table} names other columns than the first block")
+    types = dict(connection.execute(_COLUMN_TYPES, {"table": table}).all())
+    unsupported = {c: types[c] for c in columns if types[c] not in _FIELDS}
+    if unsupported:
+        raise TypeError(f"{table} columns {unsupported} have no COPY encoder here")
+    parts = [_block_data(table, columns, types, block) for block in blocks]
+    _copy_in(connection, table, columns, b"".join([_COPY_HEADER, *parts, _COPY_TRAILER]))
+
+
+def _copy_in(connection: Connection, table: str, columns: list[str], data: bytes) -> None:
     # Names are module constants, never values.
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
     driver_connection = connection.connection.driver_connection

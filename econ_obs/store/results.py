@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from econ_obs.core.accounting import METRIC_NAMES
 from econ_obs.store.database import DatabaseError
+from econ_obs.store.pg_binary import ColumnBlock
 
 RESULTS_TABLE = "finetune_results"
 BASELINES_TABLE = "finetune_baselines"
@@ -228,8 +230,24 @@ def baseline_row(
     }
 
 
+def seed_block(basis: PartitionBasis, per_seed: dict[str, Sequence[float]]) -> ColumnBlock:
+    """Return the finetune_random_seeds rows of one partition, one per seed (seed i is
+    default_rng(i)), by column: the key once, the seeds' values as arrays."""
+    n_seeds = len(per_seed["net_return"])
+    return ColumnBlock(
+        constants={c: basis.as_row()[c] for c in KEY_COLUMNS},
+        arrays={
+            "seed": np.arange(n_seeds),
+            "net_return": per_seed["net_return"],
+            "sharpe": per_seed["sharpe"],
+            "n_trades": per_seed["n_trades"],  # whole counts, refused otherwise
+        },
+    )
+
+
 def seed_rows(basis: PartitionBasis, per_seed: dict[str, Sequence[float]]) -> list[dict]:
-    """Return one finetune_random_seeds row per seed (seed i is default_rng(i))."""
+    """Return seed_block's rows one dict each, as finetune_random_seeds holds them: the
+    row-by-row form the block is tested against."""
     key = {c: basis.as_row()[c] for c in KEY_COLUMNS}
     return [
         {**key, "seed": seed, "net_return": float(net), "sharpe": float(sharpe), "n_trades": int(n)}
