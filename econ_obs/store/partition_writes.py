@@ -106,7 +106,7 @@ def replace_partition(
     table: str,
     basis: PartitionBasis,
     rows: Sequence[dict],
-    random_seeds: Sequence[dict] | None = None,
+    random_seeds: ColumnBlock | None = None,
 ) -> int:
     """Replace one partition's rows in `table` in one transaction; return the count."""
     return replace_partitions(engine, table, [PartitionRows(basis, rows, random_seeds)])
