@@ -128,11 +128,17 @@ _FIELDS: dict[str, Callable[[object], bytes]] = {
 }
 
 
-def _encoders(connection: Connection, table: str, columns: list[str]) -> list[Callable]:
+def _column_types(connection: Connection, table: str, columns: list[str]) -> dict[str, str]:
+    """Return each column's type as the catalog names it; refuse a type with no encoder."""
     types = dict(connection.execute(_COLUMN_TYPES, {"table": table}).all())
     unsupported = {c: types[c] for c in columns if types[c] not in _FIELDS}
     if unsupported:
         raise TypeError(f"{table} columns {unsupported} have no COPY encoder here")
+    return types
+
+
+def _encoders(connection: Connection, table: str, columns: list[str]) -> list[Callable]:
+    types = _column_types(connection, table, columns)
     return [_FIELDS[types[c]] for c in columns]
 
 
@@ -263,10 +269,7 @@ def copy_blocks(
     for block in blocks:
         if {*block.constants, *block.arrays} != names:
             raise ValueError(f"a block for {table} names other columns than the first block")
-    types = dict(connection.execute(_COLUMN_TYPES, {"table": table}).all())
-    unsupported = {c: types[c] for c in columns if types[c] not in _FIELDS}
-    if unsupported:
-        raise TypeError(f"{table} columns {unsupported} have no COPY encoder here")
+    types = _column_types(connection, table, columns)
     parts = [_block_data(table, columns, types, block) for block in blocks]
     _copy_in(connection, table, columns, b"".join([_COPY_HEADER, *parts, _COPY_TRAILER]))
 
