@@ -23,6 +23,7 @@ exits normally.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import select
 import signal
@@ -132,7 +133,19 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
             workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
         )
         _pool_workers = workers
+        # A step process that is itself a multiprocessing child (Dagster's code server starts
+        # each run so) joins its children when it exits, before the pool's own exit hook would
+        # stop them: they would wait for work and the run process for them, forever. This
+        # finaliser runs before that join, and at any other process's exit too.
+        multiprocessing.util.Finalize(None, _stop_pool, exitpriority=100)
     return _pool
+
+
+def _stop_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    _pool = None
 
 
 def _forget_pool() -> None:

@@ -182,3 +182,22 @@ def test_the_worker_imports_no_dagster():
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def _run_one_job_and_return(_: int) -> None:
+    list(computed_in_order(slow_square, [(0, (2, 0.0))], workers=1))
+
+
+def test_a_step_process_that_is_itself_a_multiprocessing_child_still_exits():
+    """Dagster's code server runs each run in a spawned child; at its exit multiprocessing joins
+    the child's own children before the pool's exit hook would stop them (it hung before)."""
+    import multiprocessing
+
+    step = multiprocessing.get_context("spawn").Process(target=_run_one_job_and_return, args=(0,))
+    step.start()
+    step.join(timeout=60)
+    alive = step.is_alive()
+    if alive:
+        step.kill()
+    assert not alive
+    assert step.exitcode == 0
