@@ -13,11 +13,13 @@ is raised again, with its own type and message, when the step reaches that job, 
 jobs before it were written, as it would be without a worker. A worker that dies (killed by
 the kernel for memory, say) fails the step with one line that says so.
 
-The worker is started from a clean fork server (`forkserver`, Linux's safe start method for
-a process with threads) that has imported the compute modules once. It ignores SIGINT, so
-Ctrl-C reaches the step, which stops it, and it ends with the step's process however that
-ends (a kill included). The pool lives as long as the process and is shut down when it
-exits normally.
+The worker is a fork of the step's process, made when the step first hands it a job: it
+starts in milliseconds with everything the step has imported, and imports nothing again (a
+fork server or spawn would re-import the step's modules, about a second on two cores, and
+its main module, which some launchers do not guard). It only unpickles jobs, runs numpy code
+and pickles results, none of which takes a lock another thread of the step could hold. It
+ignores SIGINT, so Ctrl-C reaches the step, which stops it, and it ends with the step's
+process however that ends (a kill included). The pool lives as long as the process.
 """
 
 from __future__ import annotations
@@ -39,11 +41,10 @@ from typing import Any, TypeVar
 
 from econ_obs.sizing.memory import measure_peak_memory
 
-# Jobs handed to the worker before the step takes the first result: enough to keep it busy
-# while the step writes, few enough that the results waiting are a few slices' rows.
-JOBS_AHEAD = 3
-# Modules the fork server imports once, so that a worker starts in milliseconds.
-WORKER_PRELOAD = ("econ_obs.defs.result_rows",)
+# Jobs handed to the worker ahead of the one the step waits for: enough to keep it computing
+# while the step writes a batch of 32 result partitions (about 11 slices of 3 costs), few
+# enough that what waits is a few megabytes of slices and rows.
+JOBS_AHEAD = 16
 T = TypeVar("T")
 _CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
@@ -86,7 +87,8 @@ def resolve_workers(configured: int | None) -> int:
 
 def _start_worker(step_pid: int) -> None:
     """A worker ignores Ctrl-C (the step stops it) and ends when the step's process ends,
-    however it ends: a worker outliving a killed step would hold its fork server open."""
+    however it ends: it holds a copy of the job queue's sending end, so it would otherwise
+    wait for work forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(step_pid,), daemon=True).start()
 
@@ -125,10 +127,8 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
     """Return the process's pool of `workers` worker processes, started on first use."""
     global _pool, _pool_workers
     if _pool is None or _pool_workers != workers:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(WORKER_PRELOAD))
+        _stop_pool()
+        context = multiprocessing.get_context("fork")  # the module docstring says why
         _pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
         )
@@ -141,17 +141,10 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
     return _pool
 
 
-def _stop_pool() -> None:
+def _stop_pool(wait: bool = True) -> None:
     global _pool
     if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
-    _pool = None
-
-
-def _forget_pool() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool.shutdown(wait=wait, cancel_futures=True)
     _pool = None
 
 
@@ -188,7 +181,7 @@ def _result(tag: T, future: Future) -> tuple[T, Computed]:
     try:
         return tag, future.result()
     except BrokenProcessPool:
-        _forget_pool()  # the next step starts a new pool
+        _stop_pool(wait=False)  # the next step starts a new pool
         raise WorkerError(
             "the result worker process died before returning its slice (killed by the "
             "kernel for memory?); rerun with result_workers: 0 to compute in the step's "

@@ -2,8 +2,9 @@
 and one row per model variant, each under the partition's basis and the writing Dagster run.
 
 `slice_baselines` and `slice_models` make every row of one slice's partitions (its costs): they
-are what a result step hands to its worker process (econ_obs.compute_ahead), so this module
-imports no Dagster and takes plain values only (a slice, each partition's basis and cost).
+are what a result step hands to its worker process (econ_obs.compute_ahead), so they take
+plain values that pickle (a slice, each partition's basis and cost), and this module imports
+no Dagster.
 """
 
 from collections.abc import Mapping, Sequence
