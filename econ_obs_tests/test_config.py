@@ -175,11 +175,6 @@ def test_key_written_twice_in_yaml_is_an_error(tmp_path: Path) -> None:
         ({"baselines": {"matched": {"n_perms": 2.5}}}, ["baselines.matched.n_perms", "2.5"]),
         ({"baselines": {"matched": {"n_perms": "many"}}}, ["baselines.matched.n_perms", "'many'"]),
         ({"baselines": {"matched": {"n_perm": 10}}}, ["baselines.matched.n_perm", "allowed"]),
-        ({"result_workers": -1}, ["result_workers", "-1", "auto", "0 to 64"]),
-        ({"result_workers": 1.5}, ["result_workers", "1.5", "whole number"]),
-        ({"result_workers": True}, ["result_workers", "True", "auto"]),
-        ({"result_workers": "two"}, ["result_workers", "'two'", "result_workers: 1"]),
-        ({"result_workers": 65}, ["result_workers", "65", "0 to 64"]),
     ],
 )
 def test_bad_input_names_key_and_value(
@@ -278,8 +273,3 @@ def test_optional_keys_take_documented_defaults(tmp_path: Path) -> None:
     assert config.random_baseline.n_seeds == 100
     assert config.random_baseline.entry_prob is None
     assert config.matched_null.n_perms == 1000
-    assert config.result_workers is None  # auto: a worker when the step has a second CPU
-    assert parse_sweep_config(_raw(result_workers=0), tmp_path / "s.yaml").result_workers == 0
-    assert (
-        parse_sweep_config(_raw(result_workers="auto"), tmp_path / "s.yaml").result_workers is None
-    )

@@ -257,7 +257,7 @@ def test_a_slices_curves_share_their_time_texts_and_two_slices_never_mix():
     from econ_obs.core.backtest import build_feature_slices
     from econ_obs.core.folds import FoldConfig
     from econ_obs.core.sample_data import sample_bars
-    from econ_obs.defs.result_rows import slice_equity_json
+    from econ_obs.defs.result_partitions import slice_equity_json
     from econ_obs.store.significance import equity_json
 
     folds = FoldConfig(n_folds=2, train_bars=400, test_bars=300, purge_bars=5)

@@ -376,34 +376,3 @@ def test_a_model_error_fails_at_once_without_retries(
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM finetune_results")).scalar() == 0
         assert connection.execute(sa.text("SELECT count(*) FROM finetune_baselines")).scalar() == 24
-
-
-def _every_column(engine, table: str) -> list[dict]:
-    """Every row of `table` with every column but those that name the writing run or time."""
-    skip = {"id", "dagster_run_id", "created_at"}
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text(f"SELECT * FROM {table}"))
-        kept = [{k: v for k, v in row._mapping.items() if k not in skip} for row in rows]
-    return sorted(kept, key=repr)
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_a_worker_process_writes_exactly_the_rows_the_step_computes_itself(
-    small_config, sweep_resources, instance, engine, workers
-):
-    """Rows computed in worker processes (econ_obs.compute_ahead) and in the step itself are
-    equal column by column: metrics, significance, the matched null, curves and seeds."""
-    from dataclasses import replace
-
-    tables = ("finetune_results", "finetune_baselines", "finetune_random_seeds")
-    written = {}
-    for count in (1, workers):
-        outcomes = run_small_sweep(
-            replace(small_config, result_workers=count), sweep_resources, instance
-        )
-        assert all(o.success for o in outcomes)
-        written[count] = {table: _every_column(engine, table) for table in tables}
-
-    assert len(written[1]["finetune_results"]) == 8 * len(small_config.variants)
-    assert len(written[1]["finetune_random_seeds"]) == 8 * 20
-    assert written[workers] == written[1]

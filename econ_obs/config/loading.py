@@ -25,7 +25,6 @@ from econ_obs.config.sections import (
     parse_matched_null,
     parse_model,
     parse_random_baseline,
-    parse_result_workers,
     parse_slippage,
 )
 from econ_obs.config.yaml_reader import Section, fail, read_yaml_mapping
@@ -51,7 +50,6 @@ def parse_sweep_config(raw: dict, source_path: Path) -> SweepConfig:
         schedule_cron=parse_cron(top),
         source_path=source_path,
         schedule_on_new_data=parse_on_new_data(top),
-        result_workers=parse_result_workers(top),
     )
     check_variant_features(top, config.variants, factor, factor_params)
     check_cryptos_available(top, config)

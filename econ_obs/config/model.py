@@ -75,9 +75,6 @@ class SweepConfig:
     source_path: Path  # the YAML file this came from
     # Also start the sweep when a data file of its cryptos changes (defs/new_data_sensor.py).
     schedule_on_new_data: bool = False
-    # Worker processes of a result step (econ_obs.compute_ahead); None: auto, one when the step
-    # has a second CPU. How rows are computed, not what: not part of the canonical config.
-    result_workers: int | None = None
 
     @property
     def needs_btc(self) -> bool:

@@ -36,7 +36,6 @@ TOP_KEYS = (
     "model",
     "baselines",
     "schedule",
-    "result_workers",
 )
 _DATA_KEYS = ("format", "path", "timeframe", "max_gap_bars", "max_abs_log_return", "as_of")
 _FOLD_KEYS = ("n_folds", "train_bars", "test_bars", "purge_bars")
@@ -266,22 +265,3 @@ def parse_matched_null(top: Section) -> MatchedNullParams:
         return MatchedNullParams(n_perms=n_perms)
     except ValueError as error:
         matched.fail_from(error, _MATCHED_KEYS)
-
-
-# A result step's worker processes (econ_obs.compute_ahead); more than a node's cores is a typo.
-MAX_RESULT_WORKERS = 64
-
-
-def parse_result_workers(top: Section) -> int | None:
-    """`result_workers`: auto (None: one worker when the step has a second CPU) or 0..64."""
-    value = top.get("result_workers", "auto", "auto")
-    if value == "auto":
-        return None
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if not whole or not 0 <= value <= MAX_RESULT_WORKERS:
-        top.fail(
-            "result_workers",
-            f"{value!r} is neither auto nor a whole number from 0 to {MAX_RESULT_WORKERS};"
-            " write e.g. result_workers: 1 (0 computes in the step's own process)",
-        )
-    return value

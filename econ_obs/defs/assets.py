@@ -7,15 +7,22 @@ peak memory and the series it held are recorded once per step (`measured_step`).
 """
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from itertools import groupby
 
 import dagster as dg
 
-from econ_obs.compute_ahead import computed_in_order, resolve_workers
 from econ_obs.config import OVERLAY_CRYPTO, SweepConfig
-from econ_obs.core.backtest import FeatureSlice, build_feature_slices
+from econ_obs.core.accounting import trades_from_positions
+from econ_obs.core.assessment import Trades, assess_cell
+from econ_obs.core.backtest import (
+    FeatureSlice,
+    build_feature_slices,
+    evaluate_baselines,
+    variant_positions,
+)
 from econ_obs.core.market_data import MarketBars
+from econ_obs.core.matched_null import PlacementCache, matched_seed
 from econ_obs.defs.description import describe, sweep_name
 from econ_obs.defs.freshness import INPUT_FINGERPRINTS, SLICE_FINGERPRINT, input_fingerprints_text
 from econ_obs.defs.io_manager import LAZY_INPUT
@@ -35,11 +42,10 @@ from econ_obs.defs.result_partitions import (
     DATABASE_RETRY,
     SINGLE_RUN,
     PartitionBatch,
-    ResultPartition,
     one_slice_at_a_time,
     retry_only_database_errors,
 )
-from econ_obs.defs.result_rows import slice_baselines, slice_models, slice_trades
+from econ_obs.defs.result_rows import baseline_rows_for, model_rows_for
 from econ_obs.defs.sizing import measured_step
 from econ_obs.defs.table_metadata import (
     table_definition_metadata,
@@ -55,11 +61,6 @@ from econ_obs.store.significance import stored_baseline_returns
 from econ_obs.store.sweep_runs import record_data_fingerprints
 
 SLICE_IO_MANAGER = "slice_io_manager"
-
-
-def _cells(parts: list[ResultPartition]) -> list[tuple]:
-    """The (basis, cost) of each partition: what a slice's rows need besides the slice."""
-    return [(part.basis, part.cost) for part in parts]
 
 
 def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsDefinition]:
@@ -179,15 +180,6 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                 out[partition_key] = feature_slice
         return out
 
-    def _slice_groups(context, feature_slice, step) -> Iterator[list[ResultPartition]]:
-        """Each slice's result partitions (its costs), the slice read once and then dropped."""
-        partitions = one_slice_at_a_time(config, context.partition_keys, feature_slice)
-        for slice_key, group in groupby(partitions, key=lambda part: part.key.slice_key):
-            parts = list(group)
-            step.hold(str(slice_key), parts[0].feature_slice.fold.n_test_bars)
-            step.release(str(slice_key))  # one slice at a time
-            yield parts
-
     # Both result assets: same partitions, same single upstream slice, same retry rule.
     result_asset = {
         "partitions_def": parts.results,
@@ -219,28 +211,22 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             postgres.get_engine() as engine,
         ):
             batch = PartitionBatch(context, engine, BASELINES_TABLE)
-            run_id = context.run.run_id
-
-            jobs = (
-                (parts, (parts[0].feature_slice, _cells(parts), config.random_baseline, run_id))
-                for parts in _slice_groups(context, feature_slice, step)
-            )
-
-            workers = resolve_workers(config.result_workers)
-            for parts, computed in computed_in_order(slice_baselines, jobs, workers):
-                step.worker_peak(computed.worker_peak_bytes)
-                for part, outcome in zip(parts, computed.value, strict=True):
-                    batch.add(
-                        part.partition_key,
-                        PartitionRows(part.basis, outcome.rows, outcome.seeds),
-                        {
-                            "n_rows": len(outcome.rows),
-                            **table_materialisation_metadata(BASELINES_TABLE, len(outcome.rows)),
-                            **basis_metadata(part.basis),
-                            SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
-                            **{f"{k}_net_return": v for k, v in outcome.net_returns.items()},
-                        },
-                    )
+            for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
+                step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
+                step.release(str(part.key.slice_key))  # one slice at a time
+                results = evaluate_baselines(part.feature_slice, part.cost, config.random_baseline)
+                rows, seeds = baseline_rows_for(part, results, context.run.run_id)
+                batch.add(
+                    part.partition_key,
+                    PartitionRows(part.basis, rows, seeds),
+                    {
+                        "n_rows": len(rows),
+                        **table_materialisation_metadata(BASELINES_TABLE, len(rows)),
+                        **basis_metadata(part.basis),
+                        SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
+                        **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
+                    },
+                )
             batch.flush()
 
     @dg.asset(
@@ -256,49 +242,56 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
         postgres: PostgresResource,
         feature_slice: Mapping[str, FeatureSlice],
     ) -> None:
-        # A slice's stored seeds and baselines (all its costs) are read in one query, while the
-        # worker computes the slices before it.
+        # A variant's trades and their matched placements do not depend on the cost: both are
+        # made once per slice (a slice's costs are consecutive partitions) and then dropped.
+        # The stored seeds and baselines of a slice's costs are read in one query too.
         with (
             retry_only_database_errors(),
             measured_step(context, postgres, config, "model_results") as step,
             postgres.get_engine() as engine,
         ):
             batch = PartitionBatch(context, engine, RESULTS_TABLE)
-            run_id = context.run.run_id
-
-            def jobs():
-                for parts in _slice_groups(context, feature_slice, step):
-                    with engine.connect() as connection:
-                        stored = stored_baseline_returns(connection, [p.basis for p in parts])
-                    one_slice = parts[0].feature_slice
-                    yield (
-                        (parts, stored),
-                        (
-                            one_slice,
-                            _cells(parts),
-                            config.variants,
-                            slice_trades(one_slice, config.variants),
-                            config.matched_null.n_perms,
-                            [baselines.seed_net_returns for baselines in stored],
-                            run_id,
-                        ),
+            partitions = one_slice_at_a_time(config, context.partition_keys, feature_slice)
+            for slice_key, group in groupby(partitions, key=lambda part: part.key.slice_key):
+                parts = list(group)
+                one_slice = parts[0].feature_slice
+                step.hold(str(slice_key), one_slice.fold.n_test_bars)
+                step.release(str(slice_key))  # one slice at a time
+                trades = {
+                    variant.name: Trades(
+                        *trades_from_positions(variant_positions(one_slice, variant))
                     )
-
-            workers = resolve_workers(config.result_workers)
-            for (parts, stored), computed in computed_in_order(slice_models, jobs(), workers):
-                step.worker_peak(computed.worker_peak_bytes)
-                for part, baselines, outcome in zip(parts, stored, computed.value, strict=True):
-                    variant_net = {n: a.metrics.net_return for n, a in outcome.assessed.items()}
+                    for variant in config.variants
+                }
+                placements = PlacementCache()
+                seeds = {
+                    v.name: matched_seed(slice_key.crypto, slice_key.fold_id, v.name)
+                    for v in config.variants
+                }
+                with engine.connect() as connection:
+                    stored = stored_baseline_returns(connection, [part.basis for part in parts])
+                for part, baselines in zip(parts, stored, strict=True):
+                    assessed = assess_cell(
+                        one_slice.price_path,
+                        trades,
+                        part.cost,
+                        config.matched_null.n_perms,
+                        seeds,
+                        baselines.seed_net_returns,
+                        placements,
+                    )
+                    rows = model_rows_for(part, config.variants, assessed, context.run.run_id)
+                    variant_net = {name: a.metrics.net_return for name, a in assessed.items()}
                     batch.add(
                         part.partition_key,
-                        PartitionRows(part.basis, outcome.rows),
+                        PartitionRows(part.basis, rows),
                         {
-                            "n_rows": len(outcome.rows),
-                            **table_materialisation_metadata(RESULTS_TABLE, len(outcome.rows)),
+                            "n_rows": len(rows),
+                            **table_materialisation_metadata(RESULTS_TABLE, len(rows)),
                             **basis_metadata(part.basis),
-                            SLICE_FINGERPRINT: part.feature_slice.content_fingerprint,
+                            SLICE_FINGERPRINT: one_slice.content_fingerprint,
                             **comparison_metadata(variant_net, baselines.baseline_net_returns),
-                            "significance": assessment_table(outcome.assessed),
+                            "significance": assessment_table(assessed),
                         },
                     )
             batch.flush()

@@ -9,17 +9,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
+import numpy as np
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from econ_obs.config import SweepConfig
 from econ_obs.core.accounting import CostBasis
+from econ_obs.core.assessment import Trades, sampled_equity
 from econ_obs.core.backtest import FeatureSlice
 from econ_obs.defs.io_manager import one_upstream_at_a_time
 from econ_obs.defs.partitions import ResultKey, decode_result_key, decode_slice_key
 from econ_obs.store.database import DatabaseError
 from econ_obs.store.partition_writes import PartitionRows, replace_partitions
 from econ_obs.store.results import PartitionBasis
+from econ_obs.store.significance import equity_json, equity_time_texts
 
 # Retries cover transient connection loss; a partition write is atomic, so a retry is safe.
 DATABASE_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
@@ -102,6 +105,29 @@ def one_slice_at_a_time(
     slice_of = lambda key: by_key[decode_result_key(key).slice_key]  # noqa: E731
     for keys, one in one_upstream_at_a_time(partition_keys, slices, slice_of):
         yield from result_partitions(config, keys, one)
+
+
+# A slice's curves all sample the same bars (they depend on its length only): their times are
+# formatted once per slice, not once per curve (12 curves a slice in the default sweep).
+_TIME_TEXTS: dict[tuple[str, bytes], list[str]] = {}
+_TIME_TEXTS_KEPT = 8
+
+
+def slice_equity_json(feature_slice: FeatureSlice, bars: np.ndarray, equity: np.ndarray) -> dict:
+    """Return equity_json of a curve over the slice's test window, its times formatted once
+    per (slice, sampled bars)."""
+    times = feature_slice.close.index[feature_slice.test_slice]
+    key = (feature_slice.content_fingerprint, np.asarray(bars, dtype=np.int64).tobytes())
+    if key not in _TIME_TEXTS:
+        if len(_TIME_TEXTS) >= _TIME_TEXTS_KEPT:
+            _TIME_TEXTS.clear()
+        _TIME_TEXTS[key] = equity_time_texts(times, bars)
+    return equity_json(times, bars, equity, _TIME_TEXTS[key])
+
+
+def equity_of(feature_slice: FeatureSlice, trades: Trades, cost: CostBasis) -> dict:
+    bars, equity = sampled_equity(feature_slice.price_path, trades, cost)
+    return slice_equity_json(feature_slice, bars, equity)
 
 
 # Result partitions written per transaction: 32 keep a batch's rows small and cut a sweep's

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 
 import dagster as dg
 import yaml
@@ -69,7 +68,6 @@ class StepInput:
         self._bars: dict[str, int] = {}
         self._held: set[str] = set()
         self._most_held = 0
-        self.worker_peak_bytes = 0
 
     def hold(self, series: str, bars: int) -> None:
         self._bars[series] = max(int(bars), self._bars.get(series, 0))
@@ -78,11 +76,6 @@ class StepInput:
 
     def release(self, series: str) -> None:
         self._held.discard(series)
-
-    def worker_peak(self, peak_bytes: int) -> None:
-        """A worker process's peak while it computed for this step: the step's pod holds
-        that process too, so the largest is added to the step's own peak."""
-        self.worker_peak_bytes = max(self.worker_peak_bytes, int(peak_bytes))
 
     @property
     def bars(self) -> int:
@@ -139,8 +132,6 @@ def measured_step(
     peak = meter.result
     if peak is None or held.assets == 0:
         return
-    # The step's pod holds its worker process too (econ_obs.compute_ahead): its peak is added.
-    peak = replace(peak, peak_bytes=peak.peak_bytes + held.worker_peak_bytes)
     with postgres.get_connection() as connection:
         observations = step_observations(connection, config.factor, asset)
         profile, per_bar, note = _profile_for(
@@ -162,10 +153,7 @@ def measured_step(
         )
         insert_step_memory(connection, row)
     # No partition key: Dagster puts it on every partition the step materialises.
-    metadata = step_memory_metadata(row, peak, per_bar, note)
-    if held.worker_peak_bytes:
-        metadata["worker_peak_memory_bytes"] = held.worker_peak_bytes  # within peak_memory_bytes
-    context.add_asset_metadata(metadata)
+    context.add_asset_metadata(step_memory_metadata(row, peak, per_bar, note))
 
 
 HEADROOM_EVENT = "memory_headroom"  # the alert a WARN failure of memory_headroom raises
