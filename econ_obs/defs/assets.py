@@ -209,8 +209,8 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             retry_only_database_errors(),
             measured_step(context, postgres, config, "baseline_rows") as step,
             postgres.get_engine() as engine,
+            PartitionBatch(context, engine, BASELINES_TABLE) as batch,
         ):
-            batch = PartitionBatch(context, engine, BASELINES_TABLE)
             for part in one_slice_at_a_time(config, context.partition_keys, feature_slice):
                 step.hold(str(part.key.slice_key), part.feature_slice.fold.n_test_bars)
                 step.release(str(part.key.slice_key))  # one slice at a time
@@ -227,7 +227,6 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                         **{f"{r.baseline_type}_net_return": r.metrics.net_return for r in results},
                     },
                 )
-            batch.flush()
 
     @dg.asset(
         **result_asset,
@@ -249,8 +248,8 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
             retry_only_database_errors(),
             measured_step(context, postgres, config, "model_results") as step,
             postgres.get_engine() as engine,
+            PartitionBatch(context, engine, RESULTS_TABLE) as batch,
         ):
-            batch = PartitionBatch(context, engine, RESULTS_TABLE)
             partitions = one_slice_at_a_time(config, context.partition_keys, feature_slice)
             for slice_key, group in groupby(partitions, key=lambda part: part.key.slice_key):
                 parts = list(group)
@@ -294,6 +293,5 @@ def build_assets(config: SweepConfig, parts: SweepPartitions) -> list[dg.AssetsD
                             "significance": assessment_table(assessed),
                         },
                     )
-            batch.flush()
 
     return [market_bars, feature_slice, baseline_rows, model_results]

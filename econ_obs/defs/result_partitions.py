@@ -5,6 +5,7 @@ the partition key and the slice it maps to. Also the retry rule both assets shar
 """
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -136,12 +137,37 @@ WRITE_BATCH_PARTITIONS = 32
 
 
 class PartitionBatch:
-    """Result partitions of one step, written WRITE_BATCH_PARTITIONS at a time; each one's
-    metadata is added to the step's materialisation only once its rows are committed."""
+    """Result partitions of one step, written WRITE_BATCH_PARTITIONS at a time in one
+    transaction each; each one's metadata is added to the step's materialisation only once its
+    rows are committed.
+
+    A batch is written by a writer thread while the step computes the next one: PostgreSQL
+    takes in the COPY on another core, and the step waits only if the previous batch is still
+    being written when the next is full (at most one batch is in flight). A write's error is
+    raised in the step, at the next batch or at the end, with its own one-line message; the
+    partitions computed meanwhile are not written, as if the step had stopped at the error.
+    Use it as a context manager: leaving the block writes what is pending and waits, and on an
+    error waits for the write in flight, so nothing is written after the step has failed.
+    """
 
     def __init__(self, context: dg.AssetExecutionContext, engine: Engine, table: str):
         self.context, self.engine, self.table = context, engine, table
         self.pending: list[tuple[str, PartitionRows, dict]] = []
+        self._writing: tuple[Future, list[tuple[str, PartitionRows, dict]]] | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"econ-obs-write-{table}")
+
+    def __enter__(self) -> "PartitionBatch":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if error_type is None:
+                self.flush()
+                self._committed()
+            elif self._writing is not None:
+                wait([self._writing[0]])  # its error, if any, is not the step's first one
+        finally:
+            self._writer.shutdown(wait=True)
 
     def add(self, partition_key: str, rows: PartitionRows, metadata: dict) -> None:
         self.pending.append((partition_key, rows, metadata))
@@ -149,7 +175,20 @@ class PartitionBatch:
             self.flush()
 
     def flush(self) -> None:
-        replace_partitions(self.engine, self.table, [rows for _, rows, _ in self.pending])
-        for partition_key, _, metadata in self.pending:
+        """Hand the pending partitions to the writer, once the batch before them committed."""
+        self._committed()
+        batch, self.pending = self.pending, []
+        if batch:
+            writes = [rows for _, rows, _ in batch]
+            future = self._writer.submit(replace_partitions, self.engine, self.table, writes)
+            self._writing = (future, batch)
+
+    def _committed(self) -> None:
+        """Wait for the batch in flight; raise its error, or add its partitions' metadata."""
+        if self._writing is None:
+            return
+        future, batch = self._writing
+        self._writing = None
+        future.result()
+        for partition_key, _, metadata in batch:
             self.context.add_asset_metadata(metadata, partition_key=partition_key)
-        self.pending.clear()
