@@ -93,3 +93,36 @@ def test_the_statistics_outlive_the_read_only_transaction_that_refreshed_them(no
     with engine.connect() as other:
         analysed = _analysed_columns(other)
     assert {(RESULTS_TABLE, "run_id"), (BASELINES_TABLE, "crypto")} <= analysed
+
+
+def test_statistics_this_process_refreshed_are_kept_until_it_writes_again(
+    no_statistics, monkeypatch
+):
+    """The checks and the report run one after the other on the same fresh rows: one ANALYZE
+    serves them all, until this process writes result rows again or the time is up."""
+    engine = no_statistics
+    _write_keys(engine, 5)
+    with engine.connect() as connection:
+        refresh_statistics(connection)
+        assert (BASELINES_TABLE, "fold_id") in _analysed_columns(connection)
+
+    def forget() -> None:
+        with engine.begin() as connection:
+            for table in _TABLES:
+                connection.execute(_FORGET_STATISTICS, {"table": table})
+
+    forget()
+    with engine.connect() as connection:
+        refresh_statistics(connection)  # kept: no ANALYZE
+        assert _analysed_columns(connection) == set()
+
+    _write_keys(engine, 1)  # this process wrote result rows again
+    with engine.connect() as connection:
+        refresh_statistics(connection)
+        assert (BASELINES_TABLE, "fold_id") in _analysed_columns(connection)
+
+    forget()
+    monkeypatch.setattr("econ_obs.store.results.STATISTICS_KEPT_SECONDS", 0.0)
+    with engine.connect() as connection:
+        refresh_statistics(connection)  # too old to keep
+        assert (RESULTS_TABLE, "run_id") in _analysed_columns(connection)
