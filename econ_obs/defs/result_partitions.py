@@ -144,7 +144,7 @@ class PartitionBatch:
     A batch is written by a writer thread while the step computes the next one: PostgreSQL
     takes in the COPY on another core, and the step waits only if the previous batch is still
     being written when the next is full (at most one batch is in flight). A write's error is
-    raised in the step, at the next batch or at the end, with its own one-line message; the
+    raised in the step, at the next batch or at the end, as the write raised it; the
     partitions computed meanwhile are not written, as if the step had stopped at the error.
     Use it as a context manager: leaving the block writes what is pending and waits, and on an
     error waits for the write in flight, so nothing is written after the step has failed.
