@@ -5,7 +5,7 @@ the partition key and the slice it maps to. Also the retry rule both assets shar
 """
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -164,9 +164,9 @@ class PartitionBatch:
             if error_type is None:
                 self.flush()
                 self._committed()
-            elif self._writing is not None:
-                wait([self._writing[0]])  # its error, if any, is not the step's first one
         finally:
+            # Waits for the write in flight; after an error, that write's own error (if any)
+            # is not the step's first one, and is left unread.
             self._writer.shutdown(wait=True)
 
     def add(self, partition_key: str, rows: PartitionRows, metadata: dict) -> None:

@@ -82,7 +82,6 @@ def replace_partitions(engine: Engine, table: str, writes: Sequence[PartitionRow
         seeds = [write.random_seeds for write in writes if write.random_seeds is not None]
         targets.append((SEEDS_TABLE, seeds, copy_blocks))
     lock_keys = sorted(f"{table}|{write.basis.describe()}" for write in writes)
-    note_results_written(engine)  # before and after: a refresh in between must not be kept
     try:
         with engine.begin() as connection:
             connection.execute(_LOCKS, {"lock_keys": lock_keys})
@@ -100,7 +99,7 @@ def replace_partitions(engine: Engine, table: str, writes: Sequence[PartitionRow
             f"writing {table} for {what} to {describe(engine.url)} failed, "
             f"nothing was changed: {first_line(error.orig)}"
         ) from error
-    finally:
+    finally:  # once the write is over: a refresh made during it must not be kept
         note_results_written(engine)
     return sum(len(write.rows) for write in writes)
 
